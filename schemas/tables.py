@@ -1,0 +1,114 @@
+"""Arrow schemas of the tables the stages exchange (DESIGN section 3).
+
+Each schema carries its table name and version in its metadata, so a Parquet file says what it
+holds. A field's `allowed` metadata lists the values a string column may take; the validator
+(`schemas.validate`) enforces it.
+"""
+
+import pyarrow as pa
+
+TABLE_KEY = b"reid_factory.table"
+VERSION_KEY = b"reid_factory.version"
+ALLOWED_KEY = b"allowed"
+
+SPLITS = ("train", "val", "test")
+ROLES = ("train", "query", "gallery")
+MODALITIES = ("rgb", "ir")
+ORIGINS = ("real", "synthetic")
+PROMPT_KINDS = ("clothing", "caption")
+METHODS = ("dlcr", "dive", "diffusion_reid")
+
+
+def _field(name: str, type_: pa.DataType, *, nullable: bool = False, allowed=None) -> pa.Field:
+    metadata = {ALLOWED_KEY: ",".join(allowed).encode()} if allowed else None
+    return pa.field(name, type_, nullable=nullable, metadata=metadata)
+
+
+def _schema(table: str, version: int, fields: list[pa.Field]) -> pa.Schema:
+    return pa.schema(fields, metadata={TABLE_KEY: table.encode(), VERSION_KEY: str(version).encode()})
+
+
+IMAGES = _schema("images", 1, [
+    _field("image_id", pa.string()),  # stable hash of dataset + path relative to the dataset root
+    _field("dataset", pa.string()),
+    _field("split", pa.string(), allowed=SPLITS),
+    _field("role", pa.string(), allowed=ROLES),
+    _field("pid", pa.int64()),
+    _field("camera", pa.int32()),
+    _field("modality", pa.string(), allowed=MODALITIES),
+    _field("outfit", pa.string(), nullable=True),  # clothes id, unique within the dataset
+    _field("path", pa.string()),
+    _field("width", pa.int32()),
+    _field("height", pa.int32()),
+    _field("origin", pa.string(), allowed=ORIGINS),
+])
+
+PROMPTS = _schema("prompts", 1, [
+    _field("key", pa.string()),  # an outfit id (clothing) or a pid (caption)
+    _field("kind", pa.string(), allowed=PROMPT_KINDS),
+    _field("text", pa.string()),
+    _field("items", pa.list_(pa.string())),
+    _field("backend", pa.string()),
+    _field("model", pa.string()),
+    _field("error", pa.string(), nullable=True),  # why the reply was rejected; null when accepted
+])
+
+TASKS = _schema("tasks", 1, [
+    _field("task_id", pa.string()),  # hash of every input that changes the output
+    _field("method", pa.string(), allowed=METHODS),
+    _field("pid", pa.int64()),
+    _field("source_image_id", pa.string(), nullable=True),  # null for text-to-image
+    _field("target_modality", pa.string(), allowed=MODALITIES),
+    _field("target_outfit", pa.string(), nullable=True),
+    _field("prompt", pa.string()),
+    _field("negative_prompt", pa.string()),
+    _field("seed", pa.int64()),
+    _field("params", pa.string()),  # JSON object of method parameters
+    _field("model_fingerprint", pa.string()),
+])
+
+GENERATED = _schema("generated", 1, [
+    _field("task_id", pa.string()),
+    _field("image_id", pa.string()),
+    _field("path", pa.string()),
+    _field("method", pa.string(), allowed=METHODS),
+    _field("pid", pa.int64()),
+    _field("modality", pa.string(), allowed=MODALITIES),
+    _field("outfit", pa.string(), nullable=True),
+    _field("seed", pa.int64()),
+    _field("prompt", pa.string()),
+    _field("model_fingerprint", pa.string()),
+    _field("adapter_fingerprint", pa.string(), nullable=True),
+    _field("timings", pa.map_(pa.string(), pa.float64())),  # seconds per step of the method
+    _field("parents", pa.list_(pa.string())),  # image ids the image was made from
+])
+
+SCORES = _schema("scores", 1, [
+    _field("image_id", pa.string()),
+    _field("scorer", pa.string()),  # fingerprint of the ReID checkpoint
+    _field("confidence", pa.float32()),
+    _field("rank", pa.int32()),  # rank of the intended pid among all training pids, 1 = best
+    _field("kept", pa.bool_()),
+])
+
+TABLES: dict[str, pa.Schema] = {
+    "images": IMAGES,
+    "prompts": PROMPTS,
+    "tasks": TASKS,
+    "generated": GENERATED,
+    "scores": SCORES,
+}
+
+
+def schema_for(table: str) -> pa.Schema:
+    """The schema of a table by name; an unknown name lists the valid ones."""
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise KeyError(f"unknown table {table!r}; valid tables: {', '.join(TABLES)}") from None
+
+
+def allowed_values(field: pa.Field) -> tuple[str, ...] | None:
+    if not field.metadata or ALLOWED_KEY not in field.metadata:
+        return None
+    return tuple(field.metadata[ALLOWED_KEY].decode().split(","))

@@ -1,0 +1,79 @@
+"""Check a table against its contract before a stage commits it.
+
+Errors name the table, the column and the first bad row, so a person can find the fault.
+"""
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.tables import allowed_values, schema_for
+
+
+class SchemaError(ValueError):
+    """A table that breaks its contract: which table, column and first bad row."""
+
+    def __init__(self, table: str, column: str | None, row: int | None, problem: str, source=None):
+        self.table, self.column, self.row, self.problem = table, column, row, problem
+        where = f"table {table!r}"
+        if source is not None:
+            where += f" ({source})"
+        if column is not None:
+            where += f", column {column!r}"
+        if row is not None:
+            where += f", row {row}"
+        super().__init__(f"{where}: {problem}")
+
+
+def _first_index(mask: pa.ChunkedArray) -> int:
+    return pc.index(mask, True).as_py()
+
+
+def _first_uncastable_row(column: pa.ChunkedArray, type_: pa.DataType) -> tuple[int, object]:
+    for row, value in enumerate(column.to_pylist()):
+        try:
+            pa.array([value], type=column.type).cast(type_, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return row, value
+    return 0, None
+
+
+def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
+    """Return `table` cast to the schema of table `name`, or raise SchemaError.
+
+    Columns may come in any order and in any type that casts safely (e.g. int64 -> int32 without
+    overflow); missing or unknown columns, nulls in non-nullable columns and values outside a
+    column's allowed set are errors. `source` (a file path) is named in the error.
+    """
+    schema = schema_for(name)
+    missing = [f.name for f in schema if f.name not in table.column_names]
+    if missing:
+        raise SchemaError(name, missing[0], None, f"missing column(s) {missing}", source)
+    extra = [c for c in table.column_names if c not in schema.names]
+    if extra:
+        raise SchemaError(name, extra[0], None, f"unknown column(s) {extra}", source)
+    columns = []
+    for field in schema:
+        column = table.column(field.name)
+        if not column.type.equals(field.type):
+            try:
+                column = column.cast(field.type, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                row, value = _first_uncastable_row(column, field.type)
+                raise SchemaError(
+                    name, field.name, row,
+                    f"value {value!r} is not {field.type} (column type {column.type}): {exc}",
+                    source,
+                ) from None
+        if not field.nullable and column.null_count:
+            raise SchemaError(name, field.name, _first_index(column.is_null()), "null value", source)
+        allowed = allowed_values(field)
+        if allowed is not None:
+            bad = pc.invert(pc.fill_null(pc.is_in(column, pa.array(allowed)), True))
+            if pc.any(bad).as_py():
+                row = _first_index(bad)
+                raise SchemaError(
+                    name, field.name, row,
+                    f"value {column[row].as_py()!r} not in {list(allowed)}", source,
+                )
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
