@@ -1,12 +1,12 @@
 """Read and write contract tables as Parquet, validated, never half-written."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from factory.atomic import atomic_path
 from schemas import validate
 
 
@@ -15,17 +15,9 @@ def write_table(table: pa.Table, path: str | os.PathLike, name: str) -> pa.Table
 
     A crash or a bad table leaves any earlier file at `path` as it was.
     """
-    path = Path(path)
     table = validate(table, name, source=str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return table
 
 

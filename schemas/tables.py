@@ -91,12 +91,28 @@ SCORES = _schema("scores", 1, [
     _field("kept", pa.bool_()),
 ])
 
+# Ground truth the toy world writes beside each layout (`<root>/_toy/annotations.parquet`).
+TOY_ANNOTATIONS = _schema("toy_annotations", 1, [
+    _field("image_id", pa.string()),  # the id the dataset's reader gives the image
+    _field("relative_path", pa.string()),
+    _field("pid", pa.int64()),
+    _field("outfit", pa.string()),  # "<pid>_<outfit index>"
+    _field("camera", pa.int32()),
+    _field("modality", pa.string(), allowed=MODALITIES),
+    _field("identity_text", pa.string()),
+    _field("outfit_text", pa.string()),
+    _field("items", pa.list_(pa.string())),  # clothing items, one phrase each
+    _field("attributes", pa.string()),  # JSON: identity and outfit attributes
+    _field("mask_png", pa.binary()),  # parsing mask, LIP label ids, PNG-encoded
+])
+
 TABLES: dict[str, pa.Schema] = {
     "images": IMAGES,
     "prompts": PROMPTS,
     "tasks": TASKS,
     "generated": GENERATED,
     "scores": SCORES,
+    "toy_annotations": TOY_ANNOTATIONS,
 }
 
 

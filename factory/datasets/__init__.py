@@ -15,7 +15,7 @@ DATASETS = {
 def read_dataset(name: str, root: str | Path, *, progress: bool = False) -> pa.Table:
     """The `images` table of dataset `name` stored at `root`."""
     if name not in DATASETS:
-        raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}")
+        raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}")
     root = require_dir(Path(root).resolve())
     return images_table(DATASETS[name](root), dataset=name, progress=progress)
 

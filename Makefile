@@ -1,0 +1,32 @@
+# The two commands of the README. Each creates the virtual environment when it is missing.
+#   make demo   the factory on the toy world, from nothing, with a report (out/demo/report.md)
+#   make test   the default test suite (slow tests: make test-slow)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= out/demo
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test test-slow lint bench venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/factory demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/toy_render.py --out bench/results/toy_render.json

@@ -1,0 +1,156 @@
+"""The `factory` command: one sub-command per stage, plus the toy world and the demo.
+
+Heavy libraries are imported inside the command that needs them, so `factory --help` is instant.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+STAGES = """\
+pipeline (DESIGN section 2):
+  ingest     dataset on disk -> images table                    (available)
+  describe   clothing items / identity captions -> prompts      (generation issue)
+  adapt      identity tokens + modality LoRA (Ray Train)        (diffusion issue)
+  plan       deterministic task table                           (generation issue)
+  generate   diffusers pipelines on Ray Data actors             (generation issue)
+  filter     ReID confidence of each generated image            (generation issue)
+  train/tune ReID models on real + kept synthetic data          (ReID issue)
+  evaluate   the dataset's own protocol: CMC, mAP, mINP         (ReID issue)
+"""
+
+
+def _toy_render(args) -> int:
+    from factory.toyworld.layouts import render_layout
+    from schemas.configs import ToyWorldConfig, load_config, make_config
+
+    overrides = {"layout": args.layout, "seed": args.seed, "train_identities": args.train_ids,
+                 "test_identities": args.test_ids, "outfits": args.outfits,
+                 "workers": args.workers}
+    if args.config:
+        config = load_config(ToyWorldConfig, args.config, **overrides)
+    else:
+        given = {key: value for key, value in overrides.items() if value is not None}
+        config = make_config(ToyWorldConfig, given, source="command line")
+    root = render_layout(config, Path(args.out), progress=True)
+    print(f"wrote the toy world ({config.layout}, seed {config.seed}) to {root}")
+    return 0
+
+
+def _toy_sheet(args) -> int:
+    from factory.toyworld.contact_sheet import contact_sheet
+
+    path = contact_sheet(args.seed, Path(args.out), identities=args.identities)
+    print(f"wrote {path}")
+    return 0
+
+
+def _ingest(args) -> int:
+    from factory.ingest import ingest, summarize
+
+    table = ingest(args.dataset, args.root, args.out, progress=True)
+    print(summarize(table))
+    print(f"wrote {table.num_rows} rows to {args.out}")
+    return 0
+
+
+def _validate(args) -> int:
+    from factory.table_io import read_table
+
+    table = read_table(args.file, args.table)
+    print(f"{args.file}: valid {args.table!r} table, {table.num_rows} rows")
+    return 0
+
+
+def _schemas_export(args) -> int:
+    from schemas.configs import export_json_schemas
+
+    for path in export_json_schemas(Path(args.out)):
+        print(f"wrote {path}")
+    return 0
+
+
+def _demo(args) -> int:
+    from factory.demo import run_demo
+    from schemas.configs import DemoConfig, make_config
+
+    config = make_config(DemoConfig, {"out": args.out, "seed": args.seed, "quick": args.quick},
+                         source="command line")
+    report = run_demo(config)
+    print(f"report: {report}")
+    return 0
+
+
+def _add_toy(commands) -> None:
+    from schemas.configs import TOY_LAYOUTS
+
+    toy = commands.add_parser("toy", help="the procedural toy world").add_subparsers(
+        dest="toy_command", required=True, metavar="COMMAND")
+    render = toy.add_parser("render", help="render a toy world in a real dataset's layout")
+    render.add_argument("--layout", choices=TOY_LAYOUTS, help="dataset layout to write")
+    render.add_argument("--seed", type=int, help="seed of the world (default 0)")
+    render.add_argument("--out", required=True, help="folder to write the dataset into")
+    render.add_argument("--config", help="YAML file of ToyWorldConfig fields")
+    render.add_argument("--train-ids", type=int, help="persons in the training split")
+    render.add_argument("--test-ids", type=int, help="persons in the test split")
+    render.add_argument("--outfits", type=int, help="outfits per person")
+    render.add_argument("--workers", type=int, help="rendering processes")
+    render.set_defaults(run=_toy_render)
+    sheet = toy.add_parser("sheet", help="contact sheet: identities x outfits x cameras x modality")
+    sheet.add_argument("--seed", type=int, default=0)
+    sheet.add_argument("--identities", type=int, default=4)
+    sheet.add_argument("--out", required=True, help="PNG file to write")
+    sheet.set_defaults(run=_toy_sheet)
+
+
+def _add_ingest(commands) -> None:
+    from factory.datasets import DATASETS
+
+    ingest = commands.add_parser("ingest", help="read a dataset's own layout into an images table",
+                                 description=f"datasets: {', '.join(sorted(DATASETS))}")
+    ingest.add_argument("dataset", choices=sorted(DATASETS), metavar="DATASET",
+                        help="reader name (see above)")
+    ingest.add_argument("root", help="folder the dataset was unpacked into")
+    ingest.add_argument("--out", required=True, help="Parquet file for the images table")
+    ingest.set_defaults(run=_ingest)
+
+
+def _add_tables(commands) -> None:
+    from schemas import TABLES
+
+    validate = commands.add_parser("validate", help="check a Parquet file against its contract")
+    validate.add_argument("table", choices=sorted(TABLES), help="table name")
+    validate.add_argument("file", help="Parquet file")
+    validate.set_defaults(run=_validate)
+    schemas = commands.add_parser("schemas", help="export config models as JSON Schema files")
+    schemas.add_argument("--out", default=str(Path(__file__).parent.parent / "schemas" / "json"))
+    schemas.set_defaults(run=_schemas_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
+        epilog=STAGES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_ingest(commands)
+    _add_toy(commands)
+    _add_tables(commands)
+    demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")
+    demo.add_argument("--out", default="out/demo", help="folder for everything the demo writes")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quick", action="store_true", help="a smaller world, for a first look")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as exc:  # our errors name the file, field or row
+        print(f"factory {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
