@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/factory demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check .
+
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
