@@ -21,7 +21,6 @@ pipeline (DESIGN section 2):
 
 
 def _toy_render(args) -> int:
-    from factory.toyworld.layouts import render_layout
     from schemas.configs import ToyWorldConfig, load_config, make_config
 
     overrides = {"layout": args.layout, "seed": args.seed, "train_identities": args.train_ids,
@@ -32,6 +31,8 @@ def _toy_render(args) -> int:
     else:
         given = {key: value for key, value in overrides.items() if value is not None}
         config = make_config(ToyWorldConfig, given, source="command line")
+    from factory.toyworld.layouts import render_layout
+
     root = render_layout(config, Path(args.out), progress=True)
     print(f"wrote the toy world ({config.layout}, seed {config.seed}) to {root}")
     return 0
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as exc:  # our errors name the file, field or row
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # our errors name the file, field or row
         print(f"factory {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

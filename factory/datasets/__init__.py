@@ -4,11 +4,36 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from factory.datasets import market1501
+from factory.datasets import (
+    ccvid,
+    cuhk03,
+    dukemtmc,
+    last,
+    llcm,
+    ltcc,
+    market1501,
+    msmt17,
+    prcc,
+    regdb,
+    sysu_mm01,
+    vc_clothes,
+)
 from factory.datasets.records import DatasetError, images_table, require_dir
 
 DATASETS = {
+    "ccvid": ccvid.read,
+    "cuhk03_detected": cuhk03.read_detected,
+    "cuhk03_labeled": cuhk03.read_labeled,
+    "dukemtmc": dukemtmc.read,
+    "last": last.read,
+    "llcm": llcm.read,
+    "ltcc": ltcc.read,
     "market1501": market1501.read,
+    "msmt17": msmt17.read,
+    "prcc": prcc.read,
+    "regdb": regdb.read,  # trial 1; see factory/datasets/regdb.py for the others
+    "sysu_mm01": sysu_mm01.read,
+    "vc_clothes": vc_clothes.read,
 }
 
 

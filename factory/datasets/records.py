@@ -49,7 +49,8 @@ def match_name(pattern: re.Pattern, path: Path) -> re.Match:
     """Match a dataset's file-name pattern or raise an error naming the file."""
     found = pattern.search(path.name)
     if found is None:
-        raise DatasetError(path, f"file name does not match the dataset's pattern {pattern.pattern!r}")
+        raise DatasetError(
+            path, f"file name does not match the dataset's pattern {pattern.pattern!r}")
     return found
 
 
@@ -94,3 +95,86 @@ def images_table(rows: Iterable[dict], *, dataset: str, progress: bool = False) 
                     disable=not progress, mininterval=1.0):
         row["width"], row["height"] = _image_size(row["path"])
     return validate(pa.Table.from_pylist(rows), "images", source=dataset)
+
+
+# Shared by several readers: flat folders named like Market-1501, list files, per-person folders.
+
+PERSON_FOLDER = re.compile(r"^(-?\d+)$")
+
+
+def outfit_id(pid: int, clothes: str | int) -> str:
+    """Outfit id unique within a dataset: the person and that person's clothes label."""
+    return f"{pid}_{int(clothes)}" if str(clothes).isdigit() else f"{pid}_{clothes}"
+
+
+def read_flat_folders(dataset: str, root: Path, folders: dict[str, tuple[str, str]],
+                      pattern: re.Pattern, *, drop_pids: Iterable[int] = ()) -> list[dict]:
+    """Rows of a layout with one flat image folder per (split, role), Market-1501 style.
+
+    `pattern` names the groups `pid` and `camera` in a file name, and `clothes` where the dataset
+    labels clothes (the outfit is then `<pid>_<clothes>`). Images of `drop_pids` are left out.
+    """
+    drop_pids = set(drop_pids)
+    rows = []
+    for folder, (split, role) in folders.items():
+        for path in list_images(require_dir(root / folder)):
+            found = match_name(pattern, path)
+            pid, camera = int(found["pid"]), int(found["camera"])
+            if pid in drop_pids:
+                continue
+            outfit = outfit_id(pid, found["clothes"]) if "clothes" in pattern.groupindex else None
+            rows.append(image_row(dataset, root, path, split=split, role=role, pid=pid,
+                                  camera=camera, outfit=outfit))
+    return rows
+
+
+def read_list_lines(path: Path, fields: int) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line of a whitespace-separated list file."""
+    lines = []
+    for number, line in enumerate(require_file(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        values = line.split()
+        if len(values) != fields:
+            raise DatasetError(path, f"line {number}: expected {fields} fields, got {line!r}")
+        lines.append((number, values))
+    if not lines:
+        raise DatasetError(path, "list file is empty")
+    return lines
+
+
+def read_image_list(path: Path, base: Path) -> list[tuple[Path, int]]:
+    """(image, label) of each `<image path relative to base> <integer label>` line of a list."""
+    entries = []
+    for number, (relative, label) in read_list_lines(path, 2):
+        if not re.fullmatch(r"-?\d+", label):
+            raise DatasetError(path, f"line {number}: label {label!r} is not an integer")
+        image = base / relative
+        if not image.is_file():
+            raise DatasetError(path, f"line {number}: names a missing image {image}")
+        entries.append((image, int(label)))
+    return entries
+
+
+def person_folders(parent: Path) -> list[tuple[int, Path]]:
+    """(pid, folder) of each sub-folder of `parent`, which must be named by its person id."""
+    folders = sorted(p for p in require_dir(parent).iterdir() if p.is_dir())
+    return [(int(match_name(PERSON_FOLDER, folder)[1]), folder) for folder in folders]
+
+
+def listed_person_images(id_list: Path, folders: dict) -> list[tuple[int, object, Path]]:
+    """(pid, folder key, image) of each person listed in `id_list` (SYSU-MM01 style).
+
+    A person's images lie in `<folder>/<pid:04d>/` for any folder of `folders` (key -> folder);
+    a listed person with no images in any of them is an error naming the list.
+    """
+    found = []
+    for pid in read_id_list(id_list):
+        images = [(pid, key, image) for key, folder in folders.items()
+                  if (folder / f"{pid:04d}").is_dir()
+                  for image in list_images(folder / f"{pid:04d}")]
+        if not images:
+            where = ", ".join(f"{f.parent.name}/{f.name}/{pid:04d}" for f in folders.values())
+            raise DatasetError(id_list, f"lists person {pid}, who has no images in {where}")
+        found.extend(images)
+    return found
