@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # our errors name the file, field or row
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # they name file/field/row
         print(f"factory {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

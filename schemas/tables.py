@@ -25,7 +25,8 @@ def _field(name: str, type_: pa.DataType, *, nullable: bool = False, allowed=Non
 
 
 def _schema(table: str, version: int, fields: list[pa.Field]) -> pa.Schema:
-    return pa.schema(fields, metadata={TABLE_KEY: table.encode(), VERSION_KEY: str(version).encode()})
+    metadata = {TABLE_KEY: table.encode(), VERSION_KEY: str(version).encode()}
+    return pa.schema(fields, metadata=metadata)
 
 
 IMAGES = _schema("images", 1, [

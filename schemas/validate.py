@@ -65,7 +65,8 @@ def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
                     source,
                 ) from None
         if not field.nullable and column.null_count:
-            raise SchemaError(name, field.name, _first_index(column.is_null()), "null value", source)
+            row = _first_index(column.is_null())
+            raise SchemaError(name, field.name, row, "null value", source)
         allowed = allowed_values(field)
         if allowed is not None:
             bad = pc.invert(pc.fill_null(pc.is_in(column, pa.array(allowed)), True))

@@ -9,7 +9,8 @@ from factory.toyworld.layouts import PLANS, render_layout
 from factory.toyworld.writer import ANNOTATIONS, MARKER
 from schemas.configs import ToyWorldConfig
 
-T, S, O, K = 4, 4, 2, 2  # train ids, test ids, outfits, images per camera
+T, S, K = 4, 4, 2  # train ids, test ids, images per camera
+OUTFITS = 2  # per person (clothes-changing layouts)
 V = 2  # val ids where a dataset has a val split: max(2, T // 4)
 
 # (split, role) -> images, from the layouts' rules (see factory/toyworld/layouts.py)
@@ -20,14 +21,16 @@ EXPECTED = {
                   ("test", "query"): S * 2 * K, ("test", "gallery"): S * 4 * K},
     "prcc": {("train", "train"): T * 3 * K, ("val", "train"): V * 3 * K,
              ("test", "gallery"): S * K, ("test", "query"): S * 2 * K},
-    "ltcc": {("train", "train"): T * O * 2 * K, ("test", "query"): S * O,
-             ("test", "gallery"): S * O * (2 * K - 1)},
+    "llcm": {("train", "train"): T * 7 * K, ("test", "query"): S * 3 * K,
+             ("test", "gallery"): S * 4 * K},
+    "ltcc": {("train", "train"): T * OUTFITS * 2 * K, ("test", "query"): S * OUTFITS,
+             ("test", "gallery"): S * OUTFITS * (2 * K - 1)},
 }
 
 
 def config(layout):
     return ToyWorldConfig(layout=layout, seed=3, train_identities=T, test_identities=S,
-                          outfits=O, images_per_camera=K, workers=1)
+                          outfits=OUTFITS, images_per_camera=K, workers=1)
 
 
 @pytest.fixture(scope="module", params=sorted(EXPECTED))
@@ -76,12 +79,13 @@ def test_outfits_match_the_ground_truth_one_to_one(rendered):
 
 def test_cameras_and_modalities_per_split(rendered):
     layout, _, images, annotations = rendered
-    truth = annotations.filter(pl.col("pid") >= 0).group_by("camera", "modality").len().sort("camera")
-    read = images.group_by("camera", "modality").len().sort("camera")
+    truth = annotations.filter(pl.col("pid") >= 0).group_by("camera", "modality").len()
+    read = images.group_by("camera", "modality").len()
+    truth, read = truth.sort("camera", "modality"), read.sort("camera", "modality")
     assert read.equals(truth)
-    if layout == "sysu_mm01":
+    if layout in ("sysu_mm01", "llcm"):
         ir = images.filter(pl.col("modality") == "ir")
-        assert sorted(ir["camera"].unique()) == [3, 6]
+        assert sorted(ir["camera"].unique()) == ([3, 6] if layout == "sysu_mm01" else [1, 2, 4])
         assert (images.filter(pl.col("role") == "query")["modality"] == "ir").all()
 
 
