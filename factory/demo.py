@@ -11,19 +11,13 @@ import polars as pl
 
 from factory.atomic import write_text
 from factory.ingest import ingest, summarize
+from factory.markdown import markdown_table
 from factory.toyworld.contact_sheet import contact_sheet
 from factory.toyworld.layouts import PLANS, render_layout
 from schemas.configs import DemoConfig, ToyWorldConfig
 
 QUICK_WORLD = {"train_identities": 6, "test_identities": 6, "images_per_camera": 2}
 FULL_WORLD = {"train_identities": 32, "test_identities": 32, "images_per_camera": 4}
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(str(value) for value in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([header, rule, *rows])
 
 
 def _render_and_ingest(config: DemoConfig) -> tuple[pl.DataFrame, list[str]]:
@@ -61,7 +55,7 @@ def run_demo(config: DemoConfig) -> Path:
         "",
         "## Images per dataset, split and role",
         "",
-        _markdown_table(summary),
+        markdown_table(summary),
         "",
     ]))
     return report

@@ -74,10 +74,125 @@ class DemoConfig(StrictModel):
     """Smaller toy world, for tests and a first look."""
 
 
+class TrainConfig(StrictModel):
+    """Train a ReID model on Ray Train, on real images plus (optionally) kept synthetic ones."""
+
+    images: Path
+    """`images` table (Parquet) of the real dataset; its train split trains, its test split
+    evaluates."""
+    train_splits: list[Literal["train", "val"]] = ["train"]
+    """Splits to train on (SYSU-MM01 and MSMT17 often use train + val)."""
+    synthetic: Path | None = None
+    """`generated` table (Parquet) of synthetic images to mix in."""
+    scores: Path | None = None
+    """`scores` table of the synthetic images; without one every synthetic image is used."""
+    filter_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    """Keep synthetic images with confidence >= this; null: use the `kept` column."""
+    mixing: Literal["progressive", "extra_classes"] = "progressive"
+    """How synthetic images join: DLCR's progressive 1:1 schedule (they carry their source's
+    identity), or DiVE's synthetic identities as extra classes."""
+    synthetic_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    """Share of real images in a batch that get a synthetic partner (progressive mixing)."""
+    model: Literal["bot", "caj", "cal"] = "bot"
+    """BoT baseline, CAJ (visible-infrared) or CAL (clothes-changing)."""
+    arch: Literal["resnet50", "resnet18", "resnet10"] = "resnet50"
+    """Backbone; resnet10 is the laptop and test size."""
+    pooling: Literal["avg", "gem"] = "avg"
+    """Global pooling of the last feature map."""
+    pretrained: Path | None = None
+    """Local torchvision state dict to initialise the backbone (nothing is downloaded)."""
+    height: int = Field(256, ge=32)
+    """Input height in pixels."""
+    width: int = Field(128, ge=16)
+    """Input width in pixels."""
+    p: int = Field(16, ge=2)
+    """Identities per batch (per worker)."""
+    k: int = Field(4, ge=1)
+    """Images per identity in a batch (per modality for CAJ)."""
+    epochs: int = Field(60, ge=1)
+    """Training epochs."""
+    max_steps_per_epoch: int | None = Field(None, ge=1)
+    """Cap on batches per epoch (quick runs); null: the sampler's epoch."""
+    lr: float = Field(3.5e-4, gt=0)
+    """Adam learning rate after warm-up."""
+    weight_decay: float = Field(5e-4, ge=0)
+    """Adam weight decay."""
+    warmup_epochs: int = Field(10, ge=0)
+    """Linear warm-up from lr/10 (BoT)."""
+    milestones: list[int] = [40, 70]
+    """Epochs at which the learning rate drops by 10x."""
+    triplet_margin: float | None = 0.3
+    """Batch-hard triplet margin; null: soft margin."""
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    """Epsilon of the label-smoothed cross-entropy."""
+    cal_start_epoch: int = Field(25, ge=0)
+    """CAL: epoch at which the clothes-adversarial loss starts (CAL's code: 25)."""
+    protocol: str | None = None
+    """Evaluation protocol run on the test split after epochs (null: none)."""
+    eval_every: int = Field(5, ge=1)
+    """Evaluate every this many epochs, and after the last."""
+    workers: int = Field(1, ge=1)
+    """Ray Train workers (one process each; gloo on CPU, NCCL on GPUs)."""
+    gpus_per_worker: float = Field(0.0, ge=0)
+    """GPUs each worker asks Ray for; 0 trains on CPU."""
+    cpus_per_worker: float = Field(1.0, gt=0)
+    """CPUs each worker asks Ray for."""
+    loader_workers: int = Field(0, ge=0)
+    """DataLoader processes per Ray Train worker."""
+    storage_path: Path = Path("runs")
+    """Where runs keep checkpoints and results; a local folder or a shared/cloud path."""
+    name: str = "reid"
+    """Run name: re-running with the same storage_path and name resumes from the last
+    checkpoint."""
+    keep_checkpoints: int = Field(2, ge=1)
+    """Checkpoints kept per run."""
+    seed: int = 0
+    """Seed of sampling, augmentation and initialisation."""
+
+
+class SweepConfig(StrictModel):
+    """An ASHA sweep (Ray Tune) over training settings; each trial is a Ray Train run."""
+
+    train: TrainConfig
+    """The base training run; swept fields override it per trial."""
+    lr: tuple[float, float] | None = (1e-4, 1e-3)
+    """Log-uniform range of the learning rate; null keeps the base value."""
+    weight_decay: tuple[float, float] | None = (1e-5, 1e-3)
+    """Log-uniform range of the weight decay; null keeps the base value."""
+    synthetic_ratio: list[float] | None = None
+    """Choices of the synthetic-data ratio; null keeps the base value."""
+    filter_threshold: list[float] | None = None
+    """Choices of the synthetic filter threshold; null keeps the base value."""
+    samples: int = Field(8, ge=1)
+    """Trials to run."""
+    max_concurrent: int = Field(1, ge=1)
+    """Trials running at once (each holds its Ray Train workers)."""
+    grace_period: int = Field(1, ge=1)
+    """Epochs every trial runs before ASHA may stop it."""
+    reduction_factor: int = Field(2, ge=2)
+    """ASHA keeps the best 1/reduction_factor at each rung."""
+    metric: str = "mAP"
+    """Metric ASHA maximises (reported by every epoch's evaluation)."""
+    storage_path: Path = Path("runs")
+    """Where the sweep keeps its state; an interrupted sweep resumes from there."""
+    name: str = "sweep"
+    """Sweep name: running again with the same storage_path and name resumes it."""
+    seed: int = 0
+    """Seed of the search."""
+
+    @model_validator(mode="after")
+    def _needs_a_protocol(self):
+        if not self.train.protocol:
+            raise ValueError("train.protocol must name an evaluation protocol: ASHA needs a metric")
+        return self
+
+
 CONFIGS: dict[str, type[StrictModel]] = {
     "toy_world": ToyWorldConfig,
     "ingest": IngestConfig,
     "demo": DemoConfig,
+    "train": TrainConfig,
+    "sweep": SweepConfig,
 }
 
 

@@ -1,0 +1,116 @@
+"""The training set of a ReID run: real images plus kept synthetic ones, as labelled rows.
+
+Synthetic images join in one of two ways (DESIGN 4):
+- progressive (DLCR): a generated image carries its source's identity and is a *variant* of its
+  source image; batches pair real images with variants (`ProgressiveBatchSampler`);
+- extra_classes (DiVE, Diffusion-ReID): synthetic identities become extra classes; an image whose
+  pid is a real training pid keeps that class.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from factory.table_io import read_table
+from schemas.configs import TrainConfig
+
+MODALITY_CODES = {"rgb": 0, "ir": 1}
+
+
+@dataclass
+class TrainingSet:
+    """Rows 0..num_real-1 are real images, the rest synthetic. Labels are class indices."""
+
+    paths: list[str]
+    labels: np.ndarray
+    clothes: np.ndarray  # clothes class per row; -1 for synthetic rows (CAL sees only real)
+    modalities: np.ndarray  # 0 rgb, 1 ir
+    variants: list[np.ndarray]  # per real row: row indices of its synthetic variants, by seed
+    num_real: int
+    num_classes: int
+    num_clothes: int
+    class_pids: list[int]  # dataset pid of each class (synthetic identities included)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def _real_rows(config: TrainConfig) -> pl.DataFrame:
+    images = pl.from_arrow(read_table(config.images, "images"))
+    rows = images.filter(pl.col("split").is_in(config.train_splits), pl.col("role") == "train")
+    if rows.is_empty():
+        raise ValueError(f"{config.images}: no training images in splits {config.train_splits}")
+    # Datasets without clothes labels: one outfit per person, so CAL degrades to BoT.
+    outfit = pl.coalesce("outfit", pl.col("pid").cast(pl.String))
+    return rows.with_columns(outfit.alias("outfit")).sort("image_id")
+
+
+def _kept_synthetic(config: TrainConfig) -> pl.DataFrame | None:
+    if config.synthetic is None:
+        return None
+    generated = pl.from_arrow(read_table(config.synthetic, "generated"))
+    if config.scores is not None:
+        scores = pl.from_arrow(read_table(config.scores, "scores")).select(
+            "image_id", "confidence", "kept")
+        generated = generated.join(scores, on="image_id", how="inner")
+        keep = (pl.col("confidence") >= config.filter_threshold
+                if config.filter_threshold is not None else pl.col("kept"))
+        generated = generated.filter(keep)
+    return generated.sort("image_id")
+
+
+def _variants(real: pl.DataFrame, synthetic: pl.DataFrame) -> tuple[pl.DataFrame, list]:
+    """Synthetic rows whose source is a real training image, and each real row's variants."""
+    index = dict(zip(real["image_id"].to_list(), range(real.height), strict=True))
+    synthetic = synthetic.with_columns(
+        pl.col("parents").list.first().replace_strict(index, default=None, return_dtype=pl.Int64)
+        .alias("source_row")
+    ).filter(pl.col("source_row").is_not_null()).sort("source_row", "seed", "image_id")
+    variants = [np.empty(0, dtype=np.int64) for _ in range(real.height)]
+    rows = np.arange(synthetic.height) + real.height
+    sources = synthetic["source_row"].to_numpy()
+    for source, group in zip(*np.unique(sources, return_index=True), strict=True):
+        end = np.searchsorted(sources, source, side="right")
+        variants[source] = rows[group:end]
+    return synthetic, variants
+
+
+def load_training_set(config: TrainConfig) -> TrainingSet:
+    """Read the tables named by `config` into a TrainingSet."""
+    real = _real_rows(config)
+    synthetic = _kept_synthetic(config)
+    variants = [np.empty(0, dtype=np.int64) for _ in range(real.height)]
+    if synthetic is not None and config.mixing == "progressive":
+        synthetic, variants = _variants(real, synthetic)
+        synthetic_pids = real["pid"].to_numpy()[synthetic["source_row"].to_numpy()]
+    elif synthetic is not None:
+        synthetic_pids = synthetic["pid"].to_numpy()
+    else:
+        synthetic, synthetic_pids = real.clear(), np.empty(0, dtype=np.int64)
+    class_pids = sorted(set(real["pid"].to_list()) | set(synthetic_pids.tolist()))
+    classes = {pid: label for label, pid in enumerate(class_pids)}
+    outfits = sorted(set(real["outfit"].to_list()))
+    clothes = {outfit: label for label, outfit in enumerate(outfits)}
+    pids = np.concatenate([real["pid"].to_numpy(), synthetic_pids])
+    return TrainingSet(
+        paths=real["path"].to_list() + synthetic["path"].to_list(),
+        labels=np.array([classes[pid] for pid in pids.tolist()], dtype=np.int64),
+        clothes=np.concatenate([np.array([clothes[o] for o in real["outfit"].to_list()]),
+                                np.full(synthetic.height, -1)]).astype(np.int64),
+        modalities=np.array([MODALITY_CODES[m] for m in
+                             real["modality"].to_list() + synthetic["modality"].to_list()],
+                            dtype=np.int64),
+        variants=variants,
+        num_real=real.height,
+        num_classes=len(class_pids),
+        num_clothes=len(outfits),
+        class_pids=class_pids,
+    )
+
+
+def evaluation_rows(images: Path) -> pl.DataFrame:
+    """The query and gallery rows of an images table, in a fixed order."""
+    table = pl.from_arrow(read_table(images, "images"))
+    return table.filter(pl.col("role").is_in(["query", "gallery"])).sort("image_id")

@@ -1,0 +1,134 @@
+"""The function every Ray Train worker runs: build, restore, train, evaluate, checkpoint.
+
+The device comes from Ray (`ray.train.torch.get_device()`), the process group (gloo on CPU, NCCL
+on GPUs) from `TorchTrainer`; nothing here names a device kind.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+import ray.train
+import ray.train.torch
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+from torchvision.transforms import v2
+
+from factory.reid.augment import caj_train_transforms, reid_train_transform
+from factory.reid.models import CHECKPOINT_WEIGHTS, build_model, save_checkpoint
+from factory.reid.sampler import PKSampler, VisibleInfraredPKSampler
+from factory.train.batches import ImageRows, ProgressiveBatchSampler
+from factory.train.data import TrainingSet, load_training_set
+from factory.train.evaluation import evaluate_model
+from factory.train.objectives import Objective
+from schemas.configs import TrainConfig
+
+TRAIN_STATE = "train_state.pt"
+HISTORY = "history.json"  # every epoch's metrics so far (Ray keeps only the last checkpoints')
+
+
+def learning_rate(config: TrainConfig, epoch: int) -> float:
+    """BoT's schedule: linear warm-up from lr/10, then x0.1 at each milestone."""
+    if epoch < config.warmup_epochs:
+        return config.lr * (0.1 + 0.9 * epoch / config.warmup_epochs)
+    return config.lr * 0.1 ** sum(epoch >= milestone for milestone in config.milestones)
+
+
+def _transforms(config: TrainConfig) -> dict:
+    size = (config.height, config.width)
+    if config.model != "caj":
+        transform = reid_train_transform(size)
+        return {0: transform, 1: transform}
+    caj = caj_train_transforms(size)
+    # CAJ feeds each visible image plain and channel-exchanged; we draw one of the two per image.
+    return {0: v2.RandomChoice([caj.visible, caj.visible_exchanged]), 1: caj.infrared}
+
+
+def build_loader(config: TrainConfig, data: TrainingSet, rank: int, world: int) -> DataLoader:
+    real = slice(0, data.num_real)
+    if config.model == "caj":
+        batches = VisibleInfraredPKSampler(data.labels[real], data.modalities[real], config.p,
+                                           config.k, seed=config.seed, rank=rank,
+                                           world_size=world)
+    else:
+        batches = PKSampler(data.labels[real], config.p, config.k, seed=config.seed, rank=rank,
+                            world_size=world)
+    batches = ProgressiveBatchSampler(batches, data.variants, ratio=config.synthetic_ratio,
+                                      seed=config.seed)
+    return DataLoader(ImageRows(data, _transforms(config)), batch_sampler=batches,
+                      num_workers=config.loader_workers,
+                      persistent_workers=config.loader_workers > 0)
+
+
+def _restore(model, optimizer) -> list[dict]:
+    """Load the last reported checkpoint, if any; returns the metrics of the epochs done."""
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return []
+    with checkpoint.as_directory() as folder:
+        model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
+        state = torch.load(Path(folder) / TRAIN_STATE, weights_only=True)
+        history = json.loads((Path(folder) / HISTORY).read_text())
+    optimizer.load_state_dict(state["optimizer"])
+    return history
+
+
+def _train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device):
+    model.train()
+    totals, steps = {}, 0
+    for batch in loader:
+        batch = {name: value.to(device) for name, value in batch.items()}
+        loss, parts = objective(model, batch, epoch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for name, value in parts.items():
+            totals[name] = totals.get(name, 0.0) + value
+        steps += 1
+        if config.max_steps_per_epoch and steps >= config.max_steps_per_epoch:
+            break
+    return {name: total / max(steps, 1) for name, total in totals.items()} | {"steps": steps}
+
+
+def _report(history: list[dict], model, optimizer, config: TrainConfig, rank: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        checkpoint = None
+        if rank == 0:
+            save_checkpoint(model, folder, config=config.model_dump(mode="json"))
+            torch.save({"optimizer": optimizer.state_dict()}, Path(folder) / TRAIN_STATE)
+            (Path(folder) / HISTORY).write_text(json.dumps(history, indent=1))
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+        ray.train.report(history[-1], checkpoint=checkpoint)
+
+
+def train_loop_per_worker(config_dict: dict) -> None:
+    config = TrainConfig.model_validate(config_dict)
+    context = ray.train.get_context()
+    rank, world = context.get_world_rank(), context.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.manual_seed(config.seed)
+    data = load_training_set(config)
+    options = {"arch": config.arch, "pooling": config.pooling,
+               "pretrained_path": config.pretrained}
+    if config.model == "cal":
+        options["num_clothes"] = data.num_clothes
+    model = build_model(config.model, data.num_classes, **options)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    history = _restore(model, optimizer)
+    trained = ray.train.torch.prepare_model(model)
+    loader = build_loader(config, data, rank, world)
+    objective = Objective(config, data)
+    for epoch in range(len(history), config.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, epoch)
+        loader.batch_sampler.set_epoch(epoch)
+        metrics = {"epoch": epoch + 1, "lr": learning_rate(config, epoch),
+                   **_train_epoch(trained, loader, objective, optimizer, epoch, config, device)}
+        last = epoch + 1 == config.epochs
+        if config.protocol and rank == 0 and ((epoch + 1) % config.eval_every == 0 or last):
+            metrics |= evaluate_model(model, config.images, config.protocol,
+                                      size=(config.height, config.width), device=device)
+        history.append(metrics)
+        _report(history, model, optimizer, config, rank)

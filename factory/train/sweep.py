@@ -1,0 +1,103 @@
+"""ASHA sweeps on Ray Tune: every trial builds a Ray Train `TorchTrainer` (Train V2 + Tune).
+
+An interrupted sweep resumes with `Tuner.restore`; each unfinished trial's Ray Train run then
+resumes from its own last checkpoint (same storage path and name).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.schedulers import ASHAScheduler
+
+from factory.train.report import plt, save_figure
+from factory.train.trainer import build_trainer
+from schemas.configs import SweepConfig, TrainConfig
+
+SWEPT = ("lr", "weight_decay", "synthetic_ratio", "filter_threshold")
+
+
+def search_space(config: SweepConfig) -> dict:
+    space = {}
+    for name in ("lr", "weight_decay"):
+        if getattr(config, name) is not None:
+            space[name] = tune.loguniform(*getattr(config, name))
+    for name in ("synthetic_ratio", "filter_threshold"):
+        if getattr(config, name) is not None:
+            space[name] = tune.choice(getattr(config, name))
+    return space
+
+
+def _trial(params: dict) -> None:
+    base = params.pop("base")
+    trial = tune.get_context()
+    config = TrainConfig.model_validate(base | params | {
+        "name": trial.get_trial_id(),
+        "storage_path": str(Path(trial.get_trial_dir()) / "train"),
+        "eval_every": 1,  # ASHA compares every rung, so every epoch reports the metric
+    })
+    build_trainer(config, callbacks=[TuneReportCallback()]).fit()
+
+
+def _tuner_args(config: SweepConfig) -> dict:
+    trainable = tune.with_resources(_trial, {"CPU": 0})
+    scheduler = ASHAScheduler(time_attr="epoch", max_t=config.train.epochs,
+                              grace_period=config.grace_period,
+                              reduction_factor=config.reduction_factor)
+    return {"trainable": trainable, "scheduler": scheduler}
+
+
+def run_sweep(config: SweepConfig) -> tune.ResultGrid:
+    """Run the sweep, or resume it if one of the same name exists under storage_path."""
+    path = Path(config.storage_path).resolve() / config.name
+    args = _tuner_args(config)
+    if tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable=args["trainable"], resume_errored=True)
+    else:
+        np.random.seed(config.seed)
+        tuner = tune.Tuner(
+            args["trainable"],
+            param_space={"base": config.train.model_dump(mode="json"), **search_space(config)},
+            tune_config=tune.TuneConfig(metric=config.metric, mode="max",
+                                        num_samples=config.samples, scheduler=args["scheduler"],
+                                        max_concurrent_trials=config.max_concurrent),
+            run_config=tune.RunConfig(name=config.name, storage_path=str(path.parent)),
+        )
+    return tuner.fit()
+
+
+def _trial_name(result) -> str:
+    return result.metrics.get("trial_id") or Path(result.path).name
+
+
+def sweep_table(results: tune.ResultGrid, metric: str) -> pl.DataFrame:
+    """One row per trial: swept values, epochs run and the best metric, best first."""
+    rows = []
+    for result in results:
+        history = result.metrics_dataframe
+        row = {"trial": _trial_name(result)}
+        row |= {name: result.config.get(name) for name in SWEPT if name in result.config}
+        row["epochs"] = int(history["epoch"].max()) if history is not None else 0
+        best = history[metric].max() if history is not None and metric in history else None
+        row[f"best_{metric}"] = float(best) if best is not None else None
+        row["error"] = str(result.error)[:80] if result.error else ""
+        rows.append(row)
+    return pl.DataFrame(rows).sort(f"best_{metric}", descending=True, nulls_last=True)
+
+
+def plot_sweep(results: tune.ResultGrid, metric: str, path: Path) -> Path:
+    """The metric of every trial against epoch (ASHA's early stops show as short lines)."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for result in results:
+        history = result.metrics_dataframe
+        if history is None or metric not in history:
+            continue
+        known = history[["epoch", metric]].dropna()
+        axis.plot(known["epoch"], known[metric], marker="o", label=_trial_name(result))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(metric)
+    axis.legend(fontsize="small")
+    axis.set_title(f"sweep: {metric} per trial")
+    return save_figure(figure, path)

@@ -1,0 +1,221 @@
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from safetensors.torch import load_file, save_file
+
+from factory.reid.losses import CrossEntropyLabelSmooth, TripletLoss
+from factory.reid.models import (
+    CAJ,
+    CAL,
+    MODELS,
+    BoT,
+    CALTrainOutput,
+    GeM,
+    TrainOutput,
+    build_model,
+    load_checkpoint,
+    load_checkpoint_config,
+    save_checkpoint,
+)
+from factory.reid.sampler import PKSampler
+
+torch.set_num_threads(2)
+
+
+def small_bot(num_classes=5, **options):
+    torch.manual_seed(0)
+    return build_model("bot", num_classes, arch="resnet10", **options)
+
+
+def test_bot_returns_pooled_feature_and_logits_in_train_and_bn_feature_in_eval():
+    model = small_bot()
+    images = torch.randn(4, 3, 64, 32)
+    output = model(images)
+    assert isinstance(output, TrainOutput)
+    assert output.features.shape == (4, 512) and output.logits.shape == (4, 5)
+    model.eval()
+    with torch.no_grad():
+        features = model(images)
+        pooled = model.pool(model.feature_map(images))
+    assert features.shape == (4, 512)
+    torch.testing.assert_close(features, model.head.bottleneck(pooled))
+
+
+@pytest.mark.parametrize("arch, channels", [("resnet18", 512), ("resnet50", 2048)])
+def test_last_stride_one_doubles_the_layer4_map(arch, channels):
+    images = torch.randn(1, 3, 128, 64)
+    with torch.no_grad():
+        stride_one = build_model("bot", 3, arch=arch).eval().feature_map(images)
+        stride_two = build_model("bot", 3, arch=arch, last_stride=2).eval().feature_map(images)
+    assert stride_one.shape == (1, channels, 8, 4)
+    assert stride_two.shape == (1, channels, 4, 2)
+
+
+def test_bnneck_bias_stays_zero_and_classifier_has_no_bias():
+    model = small_bot()
+    bottleneck = model.head.bottleneck
+    assert not bottleneck.bias.requires_grad and model.head.classifier.bias is None
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=5e-4, momentum=0.9)
+    for _ in range(2):
+        output = model(torch.randn(4, 3, 64, 32))
+        loss = F.cross_entropy(output.logits, torch.tensor([0, 1, 2, 3])) + output.features.mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.count_nonzero(bottleneck.bias) == 0
+    assert not torch.allclose(bottleneck.weight, torch.ones_like(bottleneck.weight))
+
+
+def test_gem_is_a_learnable_generalized_mean():
+    gem = GeM(p=2.0)
+    feature_map = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    expected = ((1 + 4 + 9 + 16) / 4) ** 0.5
+    torch.testing.assert_close(gem(feature_map), torch.tensor([[expected]]))
+    gem(feature_map).sum().backward()
+    assert gem.p.grad is not None
+    torch.testing.assert_close(GeM(p=1.0)(feature_map), feature_map.mean(dim=(-2, -1)))
+    model = small_bot(pooling="gem")
+    assert isinstance(model.pool, GeM) and model.pool.p.requires_grad
+
+
+def test_caj_has_one_stem_per_modality_and_a_shared_body():
+    torch.manual_seed(0)
+    model = build_model("caj", 4, arch="resnet10").eval()
+    assert isinstance(model, CAJ) and not hasattr(model, "stem")
+    rgb_stem, ir_stem = model.stems
+    assert rgb_stem.conv1.weight is not ir_stem.conv1.weight
+    torch.testing.assert_close(rgb_stem.conv1.weight, ir_stem.conv1.weight)  # same init
+    with torch.no_grad():
+        ir_stem.conv1.weight.mul_(-1.0)
+    images = torch.randn(4, 3, 64, 32)
+    modalities = torch.tensor([0, 1, 1, 0])
+    with torch.no_grad():
+        mixed = model(images, modalities)
+        all_rgb = model(images, 0)
+        all_ir = model(images, 1)
+    torch.testing.assert_close(mixed[[0, 3]], all_rgb[[0, 3]])
+    torch.testing.assert_close(mixed[[1, 2]], all_ir[[1, 2]])
+    assert not torch.allclose(all_rgb, all_ir)
+    model.train()
+    output = model(images, modalities)
+    output.logits.sum().backward()
+    assert rgb_stem.conv1.weight.grad is not None and ir_stem.conv1.weight.grad is not None
+    assert model.body.layer4[0].conv1.weight.grad is not None
+    with pytest.raises(ValueError, match="modalities"):
+        model(images, torch.tensor([0, 1, 2, 0]))
+
+
+def test_cal_clothes_logits_train_only_the_classifier_and_adversarial_only_the_backbone():
+    torch.manual_seed(0)
+    model = build_model("cal", 4, arch="resnet10", num_clothes=6)
+    assert isinstance(model, CAL)
+    output = model(torch.randn(4, 3, 64, 32))
+    assert isinstance(output, CALTrainOutput)
+    assert output.clothes_logits.shape == (4, 6)
+    assert output.clothes_logits.abs().max() <= 1.0 + 1e-5
+    torch.testing.assert_close(output.clothes_logits, output.adversarial_clothes_logits)
+
+    output.clothes_logits.sum().backward(retain_graph=True)
+    assert model.clothes_classifier.weight.grad is not None
+    assert model.stem.conv1.weight.grad is None
+    model.zero_grad(set_to_none=True)
+    output.adversarial_clothes_logits.sum().backward()
+    assert model.clothes_classifier.weight.grad is None
+    assert model.stem.conv1.weight.grad is not None
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 32)).shape == (2, 512)
+
+
+def test_build_model_lists_valid_names():
+    assert set(MODELS) == {"bot", "caj", "cal"}
+    with pytest.raises(ValueError, match=r"\['bot', 'caj', 'cal'\]"):
+        build_model("agw", 3)
+    with pytest.raises(ValueError, match="resnet10"):
+        build_model("bot", 3, arch="vit")
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_pretrained_backbone_loads_from_a_local_torchvision_state_dict(tmp_path, suffix):
+    torch.manual_seed(1)
+    reference = torchvision.models.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])
+    path = tmp_path / f"resnet10{suffix}"
+    if suffix == ".pth":
+        torch.save(reference.state_dict(), path)
+    else:
+        save_file(reference.state_dict(), path)
+    model = small_bot(pretrained_path=path)
+    torch.testing.assert_close(model.stem.conv1.weight, reference.conv1.weight)
+    torch.testing.assert_close(model.body.layer4[0].conv2.weight, reference.layer4[0].conv2.weight)
+    assert "pretrained_path" not in model.build_config()["options"]
+    with pytest.raises(FileNotFoundError):
+        small_bot(pretrained_path=tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("name, options", [
+    ("bot", {"pooling": "gem"}), ("caj", {}), ("cal", {"num_clothes": 7})])
+def test_checkpoint_round_trip_through_safetensors(tmp_path, name, options):
+    torch.manual_seed(0)
+    model = build_model(name, 5, arch="resnet10", **options)
+    model(torch.randn(4, 3, 64, 32), *([torch.tensor([0, 1, 0, 1])] if name == "caj" else []))
+    model.eval()
+    save_checkpoint(model, tmp_path / "ckpt", {"dataset": "toy", "epoch": 3})
+
+    document = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert document["model"]["name"] == name and document["config"]["epoch"] == 3
+    assert set(load_file(tmp_path / "ckpt" / "model.safetensors")) == set(model.state_dict())
+    assert load_checkpoint_config(tmp_path / "ckpt")["config"] == {"dataset": "toy", "epoch": 3}
+
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert type(loaded) is type(model) and not loaded.training
+    images = torch.randn(3, 3, 64, 32)
+    extra = [torch.tensor([1, 0, 1])] if name == "caj" else []
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(images, *extra), model(images, *extra))
+
+
+def coloured_images(palette, per_id, generator):
+    """Images 32x16 whose top and bottom halves have the identity's two colours, plus noise."""
+    pids = torch.arange(len(palette)).repeat_interleave(per_id)
+    images = torch.empty(len(pids), 3, 32, 16)
+    images[:, :, :16] = palette[pids, 0].view(-1, 3, 1, 1)
+    images[:, :, 16:] = palette[pids, 1].view(-1, 3, 1, 1)
+    images += 0.1 * torch.randn(images.shape, generator=generator)
+    return (images - 0.5) / 0.25, pids
+
+
+def rank1_cosine(query, query_pids, gallery, gallery_pids):
+    similarity = F.normalize(query, dim=1) @ F.normalize(gallery, dim=1).t()
+    return (gallery_pids[similarity.argmax(dim=1)] == query_pids).float().mean().item()
+
+
+def test_tiny_bot_learns_separable_identities():
+    generator = torch.Generator().manual_seed(0)
+    palette = torch.rand(8, 2, 3, generator=generator)
+    train_images, train_pids = coloured_images(palette, 8, generator)
+    query, query_pids = coloured_images(palette, 2, generator)
+    gallery, gallery_pids = coloured_images(palette, 4, generator)
+    torch.manual_seed(0)
+    model = BoT(8, arch="resnet10")
+    cross_entropy, triplet = CrossEntropyLabelSmooth(), TripletLoss(margin=0.3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sampler = PKSampler(train_pids.numpy(), p=4, k=4, seed=0)
+    losses = []
+    for epoch in range(8):
+        sampler.set_epoch(epoch)
+        for batch in sampler:
+            output = model(train_images[batch])
+            loss = (cross_entropy(output.logits, train_pids[batch])
+                    + triplet(output.features, train_pids[batch]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    assert len(losses) == 32
+    assert sum(losses[-4:]) < sum(losses[:4])
+    model.eval()
+    with torch.no_grad():
+        assert rank1_cosine(model(query), query_pids, model(gallery), gallery_pids) >= 0.9
