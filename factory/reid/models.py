@@ -122,8 +122,7 @@ def build_backbone(
     constructor, feature_dim = ARCHS[arch]
     resnet = constructor()
     if pretrained_path is not None:
-        resnet.load_state_dict(_read_backbone_state(Path(pretrained_path)) | {
-            key: value for key, value in resnet.state_dict().items() if key.startswith("fc.")})
+        _load_backbone_state(resnet, Path(pretrained_path), arch)
     first_block = resnet.layer4[0]
     for conv in (first_block.conv1, first_block.conv2, first_block.downsample[0]):
         if conv.stride != (1, 1):  # conv2 in Bottleneck (torchvision v1.5), conv1 in BasicBlock
@@ -135,14 +134,19 @@ def build_backbone(
     return stem, body, feature_dim
 
 
-def _read_backbone_state(path: Path) -> dict[str, Tensor]:
+def _load_backbone_state(resnet: nn.Module, path: Path, arch: str) -> None:
     if not path.is_file():
         raise FileNotFoundError(f"pretrained backbone weights not found: {path}")
     if path.suffix == ".safetensors":
         state = load_file(path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    return {key: value for key, value in state.items() if not key.startswith("fc.")}
+    own_fc = {key: value for key, value in resnet.state_dict().items() if key.startswith("fc.")}
+    state = {key: value for key, value in state.items() if not key.startswith("fc.")} | own_fc
+    try:
+        resnet.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: not a torchvision {arch} state dict: {error}") from error
 
 
 class ReIDModel(nn.Module):
@@ -300,5 +304,5 @@ def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -
     """Rebuild the model saved in `folder` and load its weights; returned in eval mode."""
     spec = load_checkpoint_config(folder)["model"]
     model = build_model(spec["name"], spec["num_classes"], **spec["options"])
-    model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS, device=str(device)))
+    model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
     return model.to(device).eval()

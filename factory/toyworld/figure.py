@@ -1,13 +1,14 @@
-"""Draws one pedestrian as a map of paint ids: LIP label ids 0..19 plus a few ids for what needs its
-own colour but no label of its own (pattern, bag, strap, eyes, shadow); `PAINT_LABEL` maps them.
+"""Draws one pedestrian as a map of paint ids over a background: LIP label ids 1..19 plus a few ids
+for what needs its own colour but no label of its own (pattern, bag, strap, eyes); `PAINT_LABEL`
+maps them. Ids from `SHADOW` up are not the person (their shadow, then the background's ids).
 
-Body parts are polygons and ellipses filled back to front with Pillow's drawing primitives (fast C
-code); lengths are fractions of the person's height `f`, pixel centres sit at integer + 0.5.
+Body parts are polygons, boxes and ellipses filled back to front with Pillow's drawing primitives
+(fast C code); lengths are fractions of the person's height `f`. Coordinates are Pillow's: pixel
+(x, y) is centred on the integer point (x, y).
 """
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -19,11 +20,10 @@ HAIR, TOP, COAT, PANTS, SKIRT, FACE = (LIP_LABELS[name] for name in (
     "hair", "upper-clothes", "coat", "pants", "skirt", "face"))
 LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE = range(14, 20)
 ACCENT, BAG, STRAP, EYE, SHADOW = range(20, 25)
-PAINT_IDS = 25
 SKIN = (FACE, LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG)
 # Paint ids without a LIP label of their own: -1 means "the top garment's label" (bags are outfit).
-PAINT_LABEL = {ACCENT: -1, BAG: -1, STRAP: -1, EYE: FACE, SHADOW: 0}
-# Hair: how far down the head it reaches at the crown, and whether it frames the face.
+PAINT_LABEL = {ACCENT: -1, BAG: -1, STRAP: -1, EYE: FACE}
+# How far down the head the hair reaches at the crown, as a fraction of the head's height.
 HAIR_CAP = {"buzz": 0.22, "short": 0.38, "long": 0.42, "ponytail": 0.36}
 
 
@@ -53,7 +53,7 @@ class Body:
         return self.top + ry, self.cx, ry, rx
 
     def sides(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-        """(arm, leg, shoe) labels of the image-left and image-right limbs; side view: (far, near)."""
+        """(arm, leg, shoe) labels of the image-left and -right limbs (side view: far, near)."""
         left, right = (LEFT_ARM, LEFT_LEG, LEFT_SHOE), (RIGHT_ARM, RIGHT_LEG, RIGHT_SHOE)
         if self.view == "side":
             return (left, right) if self.facing > 0 else (right, left)
@@ -61,14 +61,14 @@ class Body:
 
 
 class Pen:
-    """Fills shapes given in pixel-centre coordinates into a paint-id image."""
+    """Fills shapes into a paint-id image."""
 
-    def __init__(self, height: int, width: int):
-        self.image = Image.new("L", (width, height))
-        self.draw = ImageDraw.Draw(self.image)
+    def __init__(self, canvas: Image.Image):
+        self.image = canvas
+        self.draw = ImageDraw.Draw(canvas)
 
     def polygon(self, points, value: int):
-        self.draw.polygon([(x - 0.5, y - 0.5) for x, y in points], fill=value)
+        self.draw.polygon(points, fill=value)
 
     def band(self, y0, y1, centres, halves, value: int):
         """A trapezoid from row y0 to y1; centres and halves are (at y0, at y1)."""
@@ -76,10 +76,10 @@ class Pen:
         self.polygon([(c0 - h0, y0), (c0 + h0, y0), (c1 + h1, y1), (c1 - h1, y1)], value)
 
     def box(self, y0, y1, cx, half, value: int):
-        self.band(y0, y1, (cx, cx), (half, half), value)
+        self.draw.rectangle((round(cx - half), round(y0), round(cx + half), round(y1)), fill=value)
 
     def ellipse(self, cy, cx, ry, rx, value: int):
-        self.draw.ellipse((cx - rx - 0.5, cy - ry - 0.5, cx + rx - 0.5, cy + ry - 0.5), fill=value)
+        self.draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=value)
 
     def arc(self, cy, cx, ry, rx, degrees: tuple[float, float], inner, value: int):
         """The part of an ellipse between two angles (clockwise from 3 o'clock, y down), closed
@@ -98,14 +98,17 @@ def place(request: RenderRequest, pose: Pose, height: int, width: int) -> Body:
     scale = request.camera.scale * pose.zoom
     f = height * scale * request.identity.height
     feet = height * (0.5 + scale / 2 + pose.shift[0])
-    return Body(f=f, cx=width * (0.5 + pose.shift[1]), top=feet - f, build=request.identity.build,
-                head=request.identity.head, view=pose.viewpoint, facing=pose.facing)
+    return Body(f=f, cx=width * (0.5 + pose.shift[1]) - 0.5, top=feet - f - 0.5,
+                build=request.identity.build, head=request.identity.head, view=pose.viewpoint,
+                facing=pose.facing)
 
 
-def draw(request: RenderRequest, pose: Pose, height: int, width: int) -> tuple[np.ndarray, Body]:
-    """The paint-id map (H, W) uint8 of `request` seen in `pose`, and where the body lies."""
+def draw(request: RenderRequest, pose: Pose, canvas: Image.Image) -> tuple[np.ndarray, Body]:
+    """The paint-id map (H, W) uint8 of `request` seen in `pose`, drawn over (and into) the "L"
+    image `canvas`, and where the body lies."""
+    width, height = canvas.size
     body = place(request, pose, height, width)
-    pen = Pen(height, width)
+    pen = Pen(canvas)
     outfit, style = request.outfit, request.identity.hair_style
     arms = _arm_lines(body, pose.stride)
     pen.ellipse(body.y(0.995), body.cx, body.f * 0.022, body.f * 0.16, SHADOW)
@@ -135,14 +138,6 @@ def top_label(outfit: Outfit) -> int:
     return COAT if outfit.top_type == "jacket" else TOP
 
 
-@lru_cache(maxsize=64)
-def membership(paint_ids: tuple[int, ...]) -> np.ndarray:
-    """A lookup table over paint ids: `membership(ids)[paint]` is True where paint is in ids."""
-    allowed = np.zeros(256, bool)
-    allowed[list(paint_ids)] = True
-    return allowed
-
-
 def _legs(pen: Pen, body: Body, bottom_type: str, stride: float):
     hip, ankle, half = body.y(0.5), body.y(0.955), body.f * 0.045 * body.build
     if body.view == "side":  # far and near leg swing opposite ways
@@ -150,11 +145,12 @@ def _legs(pen: Pen, body: Body, bottom_type: str, stride: float):
     else:
         apart = body.f * 0.05 * body.build
         placements = [(0.0, -apart), (0.0, apart)]
-    trouser_end = {"trousers": body.y(0.945), "shorts": body.y(0.69), "skirt": hip}[bottom_type]
+    trouser_end = {"trousers": ankle, "shorts": body.y(0.69), "skirt": hip}[bottom_type]
     toe = body.f * 0.03 * (body.facing if body.view == "side" else 0)
     for (_, leg, shoe), (slope, dx) in zip(body.sides(), placements, strict=True):
         top, foot = body.cx + dx, body.cx + dx + slope * (ankle - hip)
-        pen.band(hip, ankle, (top, foot), (half, half * 0.8), leg)
+        if bottom_type != "trousers":  # trousers hide the leg
+            pen.band(hip, ankle, (top, foot), (half, half * 0.8), leg)
         if trouser_end > hip:
             end = top + slope * (trouser_end - hip)
             pen.band(hip, trouser_end, (top, end), (half + 0.4, half * 0.85 + 0.4), PANTS)
@@ -209,16 +205,17 @@ def _head(pen: Pen, body: Body, style: str):
         return
     pen.ellipse(cy, cx, ry, rx, FACE)
     hairline = cy - ry + HAIR_CAP[style] * 2 * ry
+    hair_ry, hair_rx = ry + 0.6, rx + 0.6  # a polygon rim must cover the ellipse's outer pixels
     if body.view == "back":  # a buzz cut from behind: skin below the crown
-        pen.arc(cy, cx, ry, rx, (160, 380), [], HAIR)
+        pen.arc(cy, cx, hair_ry, hair_rx, (160, 380), [], HAIR)
     elif body.view == "side":  # hair covers the back of the head
         s = body.facing
         start, end = (120, 340) if s > 0 else (200, 420)
         inner = [(cx + s * rx * 0.15, hairline), (cx - s * rx * 0.2, cy + ry * 0.45)]
-        pen.arc(cy, cx, ry, rx, (start, end), inner if s > 0 else inner[::-1], HAIR)
+        pen.arc(cy, cx, hair_ry, hair_rx, (start, end), inner if s > 0 else inner[::-1], HAIR)
     else:
         temples = 0 if style == "buzz" else 20
-        pen.arc(cy, cx, ry, rx, (180 - temples, 360 + temples),
+        pen.arc(cy, cx, hair_ry, hair_rx, (180 - temples, 360 + temples),
                 [(cx + rx * 0.6, hairline), (cx - rx * 0.6, hairline)], HAIR)
     if body.view != "back":
         _eyes(pen, body)

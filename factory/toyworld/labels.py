@@ -1,7 +1,8 @@
-"""LIP human-parsing label ids (Gong et al., "Look into Person", CVPR 2017), as DLCR's parser uses them.
+"""LIP human-parsing label ids (Gong et al., "Look into Person", CVPR 2017), as DLCR's parser
+uses them; the toy world's masks use these ids.
 
-The toy world's masks use these ids. LIP has no bag class: a bag counts as part of the outfit, so its
-pixels carry the label of the top garment (upper-clothes or coat) and fall inside the clothes mask.
+LIP has no bag class: a bag counts as part of the outfit, so its pixels carry the label of the top
+garment (upper-clothes or coat) and fall inside the clothes mask.
 """
 
 LIP_LABELS: dict[str, int] = {

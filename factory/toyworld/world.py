@@ -4,7 +4,8 @@ An `Identity` holds the traits a person keeps (skin, hair, height, build, head s
 is what they wear and changes between sessions; a `Camera` fixes background, illumination, the
 usual viewpoint, blur and scale, in RGB or infrared. A `RenderRequest` names one image: a person in
 an outfit, seen by a camera at a frame number that drives pose and jitter (see `pose`).
-Every random choice comes from `stable_rng`, a numpy Generator seeded by a hash of its inputs.
+World sampling uses `stable_rng`, a numpy Generator seeded by a hash of its inputs; per-frame jitter
+reads its numbers off such a hash directly (`stable_uniforms`). Python's hash() is never used.
 """
 
 import hashlib
@@ -33,12 +34,21 @@ BAGS = {"none": 0.45, "backpack": 0.25, "handbag": 0.15, "shoulder bag": 0.15}
 BACKGROUNDS = ("plain", "gradient", "stripes", "tiles", "street")
 # Share of a camera's frames seen from its usual viewpoint; the rest show one of the others.
 USUAL_VIEW_SHARE = 0.7
+# A frame's light on the person (shade, sun) takes one of a few levels, so lit colours get reused.
+GAINS = (0.93, 0.95, 0.97, 0.99, 1.01, 1.03, 1.05, 1.07)
 
 
 def stable_rng(*parts: object) -> np.random.Generator:
     """A Generator seeded by a BLAKE2 hash of `repr(parts)` (stable across runs, unlike hash())."""
     digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).digest()
     return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+def stable_uniforms(*parts: object, count: int = 10) -> list[float]:
+    """`count` numbers in [0, 1) read straight off a BLAKE2 hash of `repr(parts)`: for per-image
+    jitter, where seeding a numpy Generator would cost several times the hash itself."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=4 * count).digest()
+    return [int.from_bytes(digest[i:i + 4], "little") / 2**32 for i in range(0, 4 * count, 4)]
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -179,7 +189,7 @@ class Pose:
     stride: float  # -1..1: leg and arm swing
     shift: tuple[float, float]  # (dy, dx) as fractions of the image height and width
     zoom: float  # multiplies the camera's scale
-    gain: float  # multiplies the camera's illumination
+    gain: float  # multiplies the camera's illumination on the person (one of GAINS)
     noise_offset: tuple[int, int]  # where this frame's noise starts in the shared noise bank
 
 
@@ -261,10 +271,12 @@ def make_camera(seed: int, camera_id: int, modality: str) -> Camera:
 
 
 def pose(request: RenderRequest) -> Pose:
-    """The pose and jitter of `request`'s frame, seeded by the request's whole content."""
-    rng = stable_rng("frame", fingerprint(request.identity), fingerprint(request.outfit),
-                     fingerprint(request.camera), request.frame)
-    unusual, other, facing, phase, dy, dx, zoom, gain, noise_y, noise_x = rng.random(10).tolist()
+    """The pose and jitter of `request`'s frame. It depends on the person, the outfit's id (the
+    session), the camera and the frame, not on what the outfit looks like: recolouring an outfit
+    keeps the pose, so (blur aside) every pixel outside the clothes mask stays."""
+    unusual, other, facing, phase, dy, dx, zoom, gain, noise_y, noise_x = stable_uniforms(
+        "frame", fingerprint(request.identity), request.outfit.outfit_id,
+        fingerprint(request.camera), request.frame)
     viewpoint = request.camera.viewpoint
     if unusual > USUAL_VIEW_SHARE:
         others = [view for view in VIEWPOINTS if view != viewpoint]
@@ -275,7 +287,7 @@ def pose(request: RenderRequest) -> Pose:
         stride=math.sin(2 * math.pi * phase),
         shift=(0.05 * dy - 0.025, 0.14 * dx - 0.07),
         zoom=0.96 + 0.08 * zoom,
-        gain=0.93 + 0.14 * gain,
+        gain=GAINS[int(gain * len(GAINS))],
         noise_offset=(int(noise_y * 65536), int(noise_x * 65536)),
     )
 

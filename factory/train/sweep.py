@@ -42,7 +42,8 @@ def _trial(params: dict) -> None:
 
 
 def _tuner_args(config: SweepConfig) -> dict:
-    trainable = tune.with_resources(_trial, {"CPU": 0})
+    # The trial function only drives its Ray Train run; the run's workers hold the resources.
+    trainable = tune.with_resources(_trial, {"CPU": 0.01})
     scheduler = ASHAScheduler(time_attr="epoch", max_t=config.train.epochs,
                               grace_period=config.grace_period,
                               reduction_factor=config.reduction_factor)
