@@ -2,3 +2,45 @@ import os
 
 # Nothing may be fetched from a model hub in tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray for the whole test session (2 CPUs)."""
+    import ray
+
+    ray.init(num_cpus=2, log_to_driver=False,
+             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1"}})
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def toy_images(tmp_path_factory):
+    """`toy_images(layout)`: the `images` table of a small toy world in that layout (made once)."""
+    from factory.ingest import ingest
+    from factory.toyworld.layouts import render_layout
+    from schemas.configs import ToyWorldConfig
+
+    made = {}
+
+    def make(layout: str):
+        if layout not in made:
+            folder = tmp_path_factory.mktemp(layout)
+            config = ToyWorldConfig(layout=layout, seed=0, train_identities=8,
+                                    test_identities=8, images_per_camera=2, workers=1)
+            root = render_layout(config, folder / layout)
+            table = folder / "images.parquet"
+            ingest(layout, root, table, progress=False)
+            made[layout] = table
+        return made[layout]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def toy_market(toy_images):
+    """A small toy Market-1501 world's `images` table, shared by the training tests."""
+    return toy_images("market1501")

@@ -1,0 +1,66 @@
+"""Ray Train end to end on a real local Ray: train, checkpoint, report, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from factory.reid.models import load_checkpoint, load_checkpoint_config
+from factory.train.loop import HISTORY
+from factory.train.run import train
+from schemas.configs import TrainConfig
+
+SMOKE = {"arch": "resnet10", "height": 64, "width": 32, "p": 4, "k": 2, "warmup_epochs": 0,
+         "max_steps_per_epoch": 2, "eval_every": 1, "protocol": "market1501"}
+
+
+def checkpoints(run: Path) -> list[Path]:
+    return sorted(p for p in run.glob("checkpoint_*") if p.is_dir())
+
+
+def history_of(checkpoint: Path) -> list[dict]:
+    return json.loads((checkpoint / HISTORY).read_text())
+
+
+def test_train_report_and_resume(ray_cluster, toy_market, tmp_path):
+    config = TrainConfig(images=toy_market, epochs=2, storage_path=tmp_path, name="run", **SMOKE)
+    checkpoint, report = train(config)
+    first = history_of(checkpoint)
+    assert [row["epoch"] for row in first] == [1, 2]
+    assert 0.0 <= first[-1]["mAP"] <= 1.0 and "standard/rank1" in first[-1]
+    model = load_checkpoint(checkpoint)
+    assert load_checkpoint_config(checkpoint)["config"]["name"] == "run"
+    assert model.num_classes == 8
+    assert (report.parent / "curves.png").stat().st_size > 0 and "mAP" in report.read_text()
+    # Same storage path and name, more epochs: resumes after epoch 2 instead of starting over.
+    checkpoint, _ = train(config.model_copy(update={"epochs": 3}))
+    resumed = history_of(checkpoint)
+    assert [row["epoch"] for row in resumed] == [1, 2, 3] and resumed[:2] == first
+
+
+@pytest.mark.slow
+def test_a_killed_job_resumes_from_its_last_checkpoint(toy_market, tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text(f"images: {toy_market}\nstorage_path: {tmp_path}\nname: killed\n"
+                      f"epochs: 6\nmax_steps_per_epoch: 3\n")
+    factory = Path(sys.executable).parent / "factory"
+    command = [str(factory), "train", str(config), "--smoke", "--set", "epochs=6",
+               "--set", "max_steps_per_epoch=3"]
+    job = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not checkpoints(tmp_path / "killed") and time.time() < deadline:
+        time.sleep(1)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    done_before = len(history_of(checkpoints(tmp_path / "killed")[-1]))
+    assert 1 <= done_before < 6
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [row["epoch"] for row in history_of(checkpoints(tmp_path / "killed")[-1])] == \
+        list(range(1, 7))
