@@ -32,3 +32,5 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/toy_render.py --out bench/results/toy_render.json
+	$(BIN)/python bench/evaluate_rank.py --out bench/results/evaluate_rank.json
+	$(BIN)/python bench/reid_toy.py --out bench/results/reid_toy.json

@@ -51,8 +51,10 @@ def test_a_killed_job_resumes_from_its_last_checkpoint(toy_market, tmp_path):
     factory = Path(sys.executable).parent / "factory"
     command = [str(factory), "train", str(config), "--smoke", "--set", "epochs=6",
                "--set", "max_steps_per_epoch=3"]
+    # A Ray of its own (not the test session's), killed with the job.
+    env = os.environ | {"RAY_ADDRESS": "local"}
     job = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                           stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 300
     while not checkpoints(tmp_path / "killed") and time.time() < deadline:
         time.sleep(1)
@@ -60,7 +62,7 @@ def test_a_killed_job_resumes_from_its_last_checkpoint(toy_market, tmp_path):
     job.wait()
     done_before = len(history_of(checkpoints(tmp_path / "killed")[-1]))
     assert 1 <= done_before < 6
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [row["epoch"] for row in history_of(checkpoints(tmp_path / "killed")[-1])] == \
         list(range(1, 7))
