@@ -129,6 +129,9 @@ class TrainConfig(StrictModel):
     """CAL: epoch at which the clothes-adversarial loss starts (CAL's code: 25)."""
     protocol: str | None = None
     """Evaluation protocol run on the test split after epochs (null: none)."""
+    refine_with: Path | None = None
+    """`generated` table of outfit changes of the query images: evaluate with DLCR's test-time
+    prediction refinement (null: plain ranking)."""
     eval_every: int = Field(5, ge=1)
     """Evaluate every this many epochs, and after the last."""
     workers: int = Field(1, ge=1)

@@ -61,13 +61,19 @@ def _kept_synthetic(config: TrainConfig) -> pl.DataFrame | None:
     return generated.sort("image_id")
 
 
+def with_source_rows(generated: pl.DataFrame, sources: pl.DataFrame) -> pl.DataFrame:
+    """The generated rows made from one of `sources`, with `source_row`: the row of that source
+    (a generated image's first parent)."""
+    index = dict(zip(sources["image_id"].to_list(), range(sources.height), strict=True))
+    first_parent = pl.col("parents").list.first()
+    return generated.with_columns(
+        first_parent.replace_strict(index, default=None, return_dtype=pl.Int64).alias("source_row")
+    ).filter(pl.col("source_row").is_not_null())
+
+
 def _variants(real: pl.DataFrame, synthetic: pl.DataFrame) -> tuple[pl.DataFrame, list]:
     """Synthetic rows whose source is a real training image, and each real row's variants."""
-    index = dict(zip(real["image_id"].to_list(), range(real.height), strict=True))
-    synthetic = synthetic.with_columns(
-        pl.col("parents").list.first().replace_strict(index, default=None, return_dtype=pl.Int64)
-        .alias("source_row")
-    ).filter(pl.col("source_row").is_not_null()).sort("source_row", "seed", "image_id")
+    synthetic = with_source_rows(synthetic, real).sort("source_row", "seed", "image_id")
     variants = [np.empty(0, dtype=np.int64) for _ in range(real.height)]
     rows = np.arange(synthetic.height) + real.height
     sources = synthetic["source_row"].to_numpy()

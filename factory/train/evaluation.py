@@ -3,12 +3,15 @@
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 from PIL import Image
 
 from factory.evaluate import protocol_for
+from factory.evaluate.refinement import refined_distance
 from factory.reid.augment import reid_test_transform
-from factory.train.data import MODALITY_CODES, evaluation_rows
+from factory.table_io import read_table
+from factory.train.data import MODALITY_CODES, evaluation_rows, with_source_rows
 
 
 @torch.no_grad()
@@ -31,15 +34,29 @@ def extract_features(model, paths: list[str], modalities: list[str], *,
     return np.concatenate(features)
 
 
-def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int],
-                   device) -> dict[str, float]:
+def _refined(model, rows: pl.DataFrame, features, versions: Path, size, device):
+    """DLCR test-time refinement: a protocol distance that also sees the queries' generated
+    outfit changes (`generated` rows whose first parent is a query image)."""
+    generated = pl.from_arrow(read_table(versions, "generated"))
+    generated = with_source_rows(generated, rows).sort("image_id")
+    version_features = extract_features(model, generated["path"].to_list(),
+                                        generated["modality"].to_list(), size=size, device=device)
+    return refined_distance(features, rows["pid"].to_numpy(), version_features,
+                            generated["source_row"].to_numpy())
+
+
+def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int], device,
+                   refine_with: Path | None = None) -> dict[str, float]:
     """Flat metrics `<setting>/<metric>`, plus `rank1` and `mAP` of the headline setting (what a
     sweep optimises): clothes-changing where the protocol has it (as CAL and DLCR report), else
-    the protocol's first setting."""
+    the protocol's first setting. `refine_with`: a `generated` table of the queries' outfit
+    changes, for DLCR's test-time prediction refinement."""
     rows = evaluation_rows(images)
     features = extract_features(model, rows["path"].to_list(), rows["modality"].to_list(),
                                 size=size, device=device)
-    results = protocol_for(protocol)(rows, features)
+    embedding = features if refine_with is None else \
+        _refined(model, rows, features, refine_with, size, device)
+    results = protocol_for(protocol)(rows, embedding)
     flat = {f"{setting}/{name}": float(value)
             for setting, metrics in results.items() for name, value in metrics.items()}
     headline = results.get("clothes_changing") or next(iter(results.values()))

@@ -129,6 +129,7 @@ def train_loop_per_worker(config_dict: dict) -> None:
         last = epoch + 1 == config.epochs
         if config.protocol and rank == 0 and ((epoch + 1) % config.eval_every == 0 or last):
             metrics |= evaluate_model(model, config.images, config.protocol,
-                                      size=(config.height, config.width), device=device)
+                                      size=(config.height, config.width), device=device,
+                                      refine_with=config.refine_with)
         history.append(metrics)
         _report(history, model, optimizer, config, rank)
