@@ -13,7 +13,8 @@ import pytest
 from factory.reid.models import load_checkpoint, load_checkpoint_config
 from factory.train.loop import HISTORY
 from factory.train.run import train
-from schemas.configs import TrainConfig
+from factory.train.trainer import resolved
+from schemas.configs import ConfigError, TrainConfig
 
 SMOKE = {"arch": "resnet10", "height": 64, "width": 32, "p": 4, "k": 2, "warmup_epochs": 0,
          "max_steps_per_epoch": 2, "eval_every": 1, "protocol": "market1501"}
@@ -66,3 +67,11 @@ def test_a_killed_job_resumes_from_its_last_checkpoint(toy_market, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert [row["epoch"] for row in history_of(checkpoints(tmp_path / "killed")[-1])] == \
         list(range(1, 7))
+
+
+def test_relative_and_missing_inputs(toy_market, tmp_path, monkeypatch):
+    monkeypatch.chdir(toy_market.parent)
+    config = resolved(TrainConfig(images=toy_market.name, storage_path="runs"))
+    assert config.images == toy_market and config.storage_path == toy_market.parent / "runs"
+    with pytest.raises(ConfigError, match="field 'scores'.*nothing.parquet"):
+        resolved(TrainConfig(images=toy_market, scores=tmp_path / "nothing.parquet"))

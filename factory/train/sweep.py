@@ -13,7 +13,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from factory.train.report import plt, save_figure
-from factory.train.trainer import build_trainer
+from factory.train.trainer import build_trainer, resolved
 from schemas.configs import SweepConfig, TrainConfig
 
 SWEPT = ("lr", "weight_decay", "synthetic_ratio", "filter_threshold")
@@ -60,7 +60,8 @@ def run_sweep(config: SweepConfig) -> tune.ResultGrid:
         np.random.seed(config.seed)
         tuner = tune.Tuner(
             args["trainable"],
-            param_space={"base": config.train.model_dump(mode="json"), **search_space(config)},
+            param_space={"base": resolved(config.train).model_dump(mode="json"),
+                         **search_space(config)},
             tune_config=tune.TuneConfig(metric=config.metric, mode="max",
                                         num_samples=config.samples, scheduler=args["scheduler"],
                                         max_concurrent_trials=config.max_concurrent),

@@ -11,7 +11,23 @@ from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from factory.train.loop import train_loop_per_worker
-from schemas.configs import TrainConfig
+from schemas.configs import ConfigError, TrainConfig
+
+INPUT_FIELDS = ("images", "synthetic", "scores", "refine_with", "pretrained")
+
+
+def resolved(config: TrainConfig) -> TrainConfig:
+    """The config with absolute paths (Ray workers run elsewhere), its input files checked so a
+    bad path fails before any work starts, naming the field."""
+    changes = {}
+    for field in (*INPUT_FIELDS, "storage_path"):
+        path = getattr(config, field)
+        if path is None:
+            continue
+        if field in INPUT_FIELDS and not Path(path).exists():
+            raise ConfigError(f"field {field!r}: {path} does not exist")
+        changes[field] = Path(path).resolve()
+    return config.model_copy(update=changes)
 
 
 def scaling_for(config: TrainConfig) -> ScalingConfig:
@@ -23,9 +39,10 @@ def scaling_for(config: TrainConfig) -> ScalingConfig:
 
 
 def build_trainer(config: TrainConfig, *, callbacks=None) -> TorchTrainer:
+    config = resolved(config)
     run = RunConfig(
         name=config.name,
-        storage_path=str(Path(config.storage_path).resolve()),
+        storage_path=str(config.storage_path),
         checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
         failure_config=FailureConfig(max_failures=2),
         callbacks=callbacks,
