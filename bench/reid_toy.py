@@ -28,7 +28,7 @@ RUNS = {
     "ltcc": {"model": "cal", "cal_start_epoch": 4},
 }
 TRAIN = {"arch": "resnet18", "height": 128, "width": 64, "p": 8, "k": 4, "epochs": 12,
-         "warmup_epochs": 1, "milestones": [9], "eval_every": 12, "lr": 3.5e-4}
+         "warmup_epochs": 1, "milestones": [9], "eval_every": 3, "lr": 3.5e-4}
 WORLD = {"train_identities": 32, "test_identities": 32, "images_per_camera": 3, "outfits": 2}
 
 
@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("out/bench_reid_toy"))
     parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
     args = parser.parse_args()
-    TRAIN.update(epochs=args.epochs, eval_every=args.epochs)
+    TRAIN.update(epochs=args.epochs)
     results = {layout: run_one(layout, args.work, settings) for layout, settings in RUNS.items()}
     summary = {"benchmark": "ReID on toy worlds: trained (Ray Train, CPU) vs random init",
                "world": WORLD, "train": TRAIN, "runs": results}

@@ -24,6 +24,8 @@ def plot_curves(history, path: Path, *, title: str) -> Path:
                 axis.plot(known["epoch"], known[column], marker="o", label=column)
         axis.set_xlabel("epoch")
         axis.set_ylabel(label)
+        if label == "accuracy":
+            axis.set_ylim(0, 1)
         axis.legend()
     figure.suptitle(title)
     return save_figure(figure, path)
