@@ -97,7 +97,10 @@ def plot_sweep(results: tune.ResultGrid, metric: str, path: Path) -> Path:
         if history is None or metric not in history:
             continue
         known = history[["epoch", metric]].dropna()
-        axis.plot(known["epoch"], known[metric], marker="o", label=_trial_name(result))
+        swept = ", ".join(f"{name}={result.config[name]:.2g}" for name in SWEPT
+                          if name in result.config)
+        axis.plot(known["epoch"], known[metric], marker="o",
+                  label=f"{_trial_name(result)} ({swept})")
     axis.set_xlabel("epoch")
     axis.set_ylabel(metric)
     axis.legend(fontsize="small")
