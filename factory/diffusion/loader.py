@@ -1,0 +1,85 @@
+"""The one place that turns a model path or hub id from a config into a diffusers pipeline.
+
+Pipelines come back on CPU (float32 unless asked otherwise) with the safety checker off, the
+chosen scheduler swapped in from the model's own scheduler config, and the progress bar off; the
+caller moves them to its device. `model_fingerprint` names the weights a result came from.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+# kind -> (diffusers pipeline class, UNet input channels it needs)
+PIPELINES = {
+    "text2img": ("StableDiffusionPipeline", 4),
+    "img2img": ("StableDiffusionImg2ImgPipeline", 4),
+    "inpaint": ("StableDiffusionInpaintPipeline", 9),
+}
+# name -> (diffusers scheduler class, overrides of the model's scheduler config)
+SCHEDULERS = {
+    "ddim": ("DDIMScheduler", {}),
+    "dpmsolver++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+    "euler": ("EulerDiscreteScheduler", {}),
+}
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt")
+
+
+def check_choice(what: str, value: str, valid: dict) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {sorted(valid)}")
+
+
+def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim",
+                  torch_dtype=None):
+    """Load a Stable Diffusion pipeline of `kind` (text2img, img2img, inpaint) from `path`.
+
+    `path` is a local diffusers folder or a hub id (resolved by diffusers, so HF_HUB_OFFLINE is
+    honoured). `scheduler` is ddim, dpmsolver++ or euler; `torch_dtype` defaults to float32.
+    """
+    check_choice("pipeline kind", kind, PIPELINES)
+    check_choice("scheduler", scheduler, SCHEDULERS)
+    import diffusers
+    import torch
+
+    class_name, unet_channels = PIPELINES[kind]
+    pipeline = getattr(diffusers, class_name).from_pretrained(
+        str(path), torch_dtype=torch_dtype or torch.float32,
+        safety_checker=None, requires_safety_checker=False,
+    )
+    found = pipeline.unet.config.in_channels
+    if found != unet_channels:
+        raise ValueError(f"{path}: a {kind} pipeline needs a UNet with {unet_channels} input "
+                         f"channels, this model's has {found}")
+    scheduler_name, overrides = SCHEDULERS[scheduler]
+    scheduler_class = getattr(diffusers, scheduler_name)
+    pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config, **overrides)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def resolve_model_folder(path: str | os.PathLike) -> Path:
+    """A local folder as is; a hub id as its snapshot in the local cache (never downloaded)."""
+    if Path(path).is_dir():
+        return Path(path)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path), local_files_only=True))
+    except Exception as error:  # the hub client raises several types for "not cached"
+        raise FileNotFoundError(f"{path}: no such model folder, nor a cached hub model") from error
+
+
+def model_fingerprint(path: str | os.PathLike) -> str:
+    """A short stable hash of a model folder: its config files' contents and its weight files'
+    names and sizes (weights are not read, so this is fast on multi-GB models)."""
+    folder = resolve_model_folder(path)
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder).as_posix()
+        if not file.is_file() or any(part.startswith(".") for part in relative.split("/")):
+            continue
+        if file.suffix == ".json":
+            digest.update(f"{relative}\0".encode() + file.read_bytes() + b"\0")
+        elif file.suffix in WEIGHT_SUFFIXES:
+            digest.update(f"{relative}\0{file.stat().st_size}\0".encode())
+    return digest.hexdigest()[:16]
