@@ -6,6 +6,7 @@ caller moves them to its device. `model_fingerprint` names the weights a result 
 """
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def check_choice(what: str, value: str, valid: dict) -> None:
         raise ValueError(f"unknown {what} {value!r}; valid: {sorted(valid)}")
 
 
+def check_unet(kind: str, path, in_channels: int) -> None:
+    needed = PIPELINES[kind][1]
+    if in_channels != needed:
+        raise ValueError(f"{path}: a {kind} pipeline needs a UNet with {needed} input channels, "
+                         f"this model's has {in_channels}")
+
+
 def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim",
                   torch_dtype=None):
     """Load a Stable Diffusion pipeline of `kind` (text2img, img2img, inpaint) from `path`.
@@ -38,18 +46,17 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
     """
     check_choice("pipeline kind", kind, PIPELINES)
     check_choice("scheduler", scheduler, SCHEDULERS)
+    unet_config = Path(path) / "unet" / "config.json"
+    if unet_config.is_file():  # a local folder: fail before loading any weights
+        check_unet(kind, path, json.loads(unet_config.read_text())["in_channels"])
     import diffusers
     import torch
 
-    class_name, unet_channels = PIPELINES[kind]
-    pipeline = getattr(diffusers, class_name).from_pretrained(
-        str(path), torch_dtype=torch_dtype or torch.float32,
+    pipeline = getattr(diffusers, PIPELINES[kind][0]).from_pretrained(
+        str(path), dtype=torch_dtype or torch.float32,
         safety_checker=None, requires_safety_checker=False,
     )
-    found = pipeline.unet.config.in_channels
-    if found != unet_channels:
-        raise ValueError(f"{path}: a {kind} pipeline needs a UNet with {unet_channels} input "
-                         f"channels, this model's has {found}")
+    check_unet(kind, path, pipeline.unet.config.in_channels)
     scheduler_name, overrides = SCHEDULERS[scheduler]
     scheduler_class = getattr(diffusers, scheduler_name)
     pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config, **overrides)

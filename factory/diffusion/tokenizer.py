@@ -60,18 +60,23 @@ def write_clip_tokenizer_files(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def build_clip_tokenizer(folder: str | os.PathLike):
-    """Save SD-1.5's CLIP tokenizer into `folder` and return it reloaded from there.
+def clip_tokenizer():
+    """SD-1.5's CLIP tokenizer, in memory.
 
-    Built from a vocab dict and merges list (transformers 5 ignores `vocab_file=` kwargs), then
-    saved with `save_pretrained` and reloaded, so the returned tokenizer is the one on disk.
+    Built from a vocab dict and merges list: transformers 5 ignores `vocab_file=` kwargs.
     """
     from transformers import CLIPTokenizer
 
-    folder = Path(folder)
     vocab, merges = clip_vocab_and_merges()
-    tokenizer = CLIPTokenizer(vocab=dict(vocab), merges=list(merges),
-                              model_max_length=MODEL_MAX_LENGTH)
-    tokenizer.save_pretrained(folder)
+    return CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=MODEL_MAX_LENGTH)
+
+
+def build_clip_tokenizer(folder: str | os.PathLike):
+    """Save SD-1.5's CLIP tokenizer into `folder` and return it reloaded from there, so the
+    returned tokenizer is the one on disk (also writes the slow-tokenizer files)."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(folder)
+    clip_tokenizer().save_pretrained(folder)
     write_clip_tokenizer_files(folder)
     return CLIPTokenizer.from_pretrained(folder)

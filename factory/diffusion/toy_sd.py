@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory.diffusion.loader import PIPELINES, check_choice
 from factory.diffusion.tokenizer import MODEL_MAX_LENGTH, VOCAB_SIZE
 
 SD_DIR = "sd"
@@ -136,10 +137,10 @@ def save_pipelines(folder: Path, size: ToySize, seed: int) -> None:
     """Build every component with its own derived seed and save both pipeline folders."""
     from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
-    from factory.diffusion.tokenizer import build_clip_tokenizer, write_clip_tokenizer_files
+    from factory.diffusion.tokenizer import clip_tokenizer, write_clip_tokenizer_files
 
     shared = {
-        "tokenizer": build_clip_tokenizer(folder / "tokenizer-build"),
+        "tokenizer": clip_tokenizer(),
         "text_encoder": make_text_encoder(size, seed),
         "vae": make_vae(size, seed + 1),
         "scheduler": DDIMScheduler(**SCHEDULER_CONFIG),
@@ -152,7 +153,6 @@ def save_pipelines(folder: Path, size: ToySize, seed: int) -> None:
     inpaint = StableDiffusionInpaintPipeline(
         unet=make_unet(size, seed + 3, in_channels=9), **shared)
     inpaint.save_pretrained(folder / INPAINT_DIR)
-    shutil.rmtree(folder / "tokenizer-build")
     for pipeline_dir in (SD_DIR, INPAINT_DIR):  # also the slow-tokenizer files, as SD-1.5 has
         write_clip_tokenizer_files(folder / pipeline_dir / "tokenizer")
 
@@ -186,7 +186,6 @@ def build_toy_sd(folder: str | os.PathLike, *, size: str = "smoke", seed: int = 
 
 def toy_sd_path(folder: str | os.PathLike, kind: str) -> Path:
     """The pipeline folder of a toy SD build for a loader kind (text2img, img2img, inpaint)."""
-    if kind not in ("text2img", "img2img", "inpaint"):
-        raise ValueError(f"unknown pipeline kind {kind!r}; valid: ['img2img', 'inpaint', 'text2img']")
+    check_choice("pipeline kind", kind, PIPELINES)
     return Path(folder) / (INPAINT_DIR if kind == "inpaint" else SD_DIR)
 
