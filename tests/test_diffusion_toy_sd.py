@@ -1,4 +1,4 @@
-"""Toy SD build logic without building a whole model: specs, seeding, cache and atomicity.
+"""Toy SD build logic: specs, seeding, cache and atomicity (a failure injected to check cleanup).
 
 The full build (and running the real pipelines on it) is tested once in test_diffusion_loader.py.
 """
@@ -55,26 +55,16 @@ def test_component_shapes_fit_together():
     assert latents.shape == (1, 4, 16, 8)
 
 
-def fake_save(calls):
-    def save(folder, size, seed):
-        calls.append(seed)
-        for name in (toy_sd.SD_DIR, toy_sd.INPAINT_DIR):
-            (folder / name).mkdir()
-            (folder / name / "model_index.json").write_text(json.dumps({"seed": seed}))
-    return save
-
-
-def test_cache_skips_and_rebuilds(tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(toy_sd, "save_pipelines", fake_save(calls))
+def test_cache_skips_and_rebuilds(tmp_path):
     root = build_toy_sd(tmp_path / "toy", seed=0)
-    assert build_toy_sd(root, seed=0) == root
-    assert calls == [0]
+    index = toy_sd_path(root, "inpaint") / "model_index.json"
+    stamp = index.stat().st_mtime_ns
+    assert build_toy_sd(root, seed=0) == root and index.stat().st_mtime_ns == stamp
+    weights = sorted((toy_sd_path(root, "text2img") / "text_encoder").glob("*.safetensors"))
+    before = weights[0].read_bytes()
     build_toy_sd(root, seed=5)  # a different spec replaces the old build
-    assert calls == [0, 5]
     assert json.loads((root / "toy_sd.json").read_text())["spec"]["seed"] == 5
-    assert json.loads((toy_sd_path(root, "inpaint") / "model_index.json").read_text()) == {
-        "seed": 5}
+    assert weights[0].read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
 
 
