@@ -44,3 +44,11 @@ def toy_images(tmp_path_factory):
 def toy_market(toy_images):
     """A small toy Market-1501 world's `images` table, shared by the training tests."""
     return toy_images("market1501")
+
+
+@pytest.fixture(scope="session")
+def toy_sd(tmp_path_factory):
+    """The smoke-size toy Stable Diffusion pair (`<root>/sd`, `<root>/sd-inpainting`), built once."""
+    from factory.diffusion.toy_sd import build_toy_sd
+
+    return build_toy_sd(tmp_path_factory.mktemp("models") / "toy-sd", size="smoke", seed=0)
