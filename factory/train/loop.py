@@ -6,6 +6,7 @@ on GPUs) from `TorchTrainer`; nothing here names a device kind.
 
 import json
 import tempfile
+import time
 from pathlib import Path
 
 import ray.train
@@ -74,9 +75,11 @@ def _restore(model, optimizer) -> list[dict]:
     return history
 
 
-def _train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device):
+def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device):
+    """One pass over `loader`; returns the mean of each loss part, the step count and the rate."""
     model.train()
-    totals, steps = {}, 0
+    totals, steps, images = {}, 0, 0
+    start = time.perf_counter()
     for batch in loader:
         batch = {name: value.to(device) for name, value in batch.items()}
         loss, parts = objective(model, batch, epoch)
@@ -86,9 +89,13 @@ def _train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainC
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value
         steps += 1
+        images += len(batch["label"])
         if config.max_steps_per_epoch and steps >= config.max_steps_per_epoch:
             break
-    return {name: total / max(steps, 1) for name, total in totals.items()} | {"steps": steps}
+    seconds = time.perf_counter() - start
+    means = {name: total / max(steps, 1) for name, total in totals.items()}
+    return means | {"steps": steps, "train_seconds": seconds,
+                    "images_per_second": images / seconds if seconds else 0.0}
 
 
 def _report(history: list[dict], model, optimizer, config: TrainConfig, rank: int) -> None:
@@ -100,6 +107,14 @@ def _report(history: list[dict], model, optimizer, config: TrainConfig, rank: in
             (Path(folder) / HISTORY).write_text(json.dumps(history, indent=1))
             checkpoint = ray.train.Checkpoint.from_directory(folder)
         ray.train.report(history[-1], checkpoint=checkpoint)
+
+
+def build_reid_model(config: TrainConfig, data: TrainingSet):
+    options = {"arch": config.arch, "pooling": config.pooling,
+               "pretrained_path": config.pretrained}
+    if config.model == "cal":
+        options["num_clothes"] = data.num_clothes
+    return build_model(config.model, data.num_classes, **options)
 
 
 def train_loop_per_worker(config_dict: dict) -> None:
@@ -125,7 +140,7 @@ def train_loop_per_worker(config_dict: dict) -> None:
             group["lr"] = learning_rate(config, epoch)
         loader.batch_sampler.set_epoch(epoch)
         metrics = {"epoch": epoch + 1, "lr": learning_rate(config, epoch),
-                   **_train_epoch(trained, loader, objective, optimizer, epoch, config, device)}
+                   **train_epoch(trained, loader, objective, optimizer, epoch, config, device)}
         last = epoch + 1 == config.epochs
         if config.protocol and rank == 0 and ((epoch + 1) % config.eval_every == 0 or last):
             metrics |= evaluate_model(model, config.images, config.protocol,
