@@ -11,7 +11,7 @@ STAGES = """\
 pipeline (DESIGN section 2):
   ingest     dataset on disk -> images table                    (available)
   describe   clothing items / identity captions -> prompts      (generation issue)
-  adapt      identity tokens + modality LoRA (Ray Train)        (diffusion issue)
+  adapt      identity tokens + modality LoRA (Ray Train)        (available)
   plan       deterministic task table                           (generation issue)
   generate   diffusers pipelines on Ray Data actors             (generation issue)
   filter     ReID confidence of each generated image            (generation issue)
@@ -49,7 +49,7 @@ def _toy_sheet(args) -> int:
 def _ingest(args) -> int:
     from factory.ingest import ingest, summarize
 
-    table = ingest(args.dataset, args.root, args.out, progress=True)
+    table = ingest(args.dataset, args.root, args.out, progress=True, verify=args.verify)
     print(summarize(table))
     print(f"wrote {table.num_rows} rows to {args.out}")
     return 0
@@ -138,6 +138,34 @@ def _add_training(commands) -> None:
         command.set_defaults(run=run)
 
 
+ADAPT_SMOKE = {"steps": 4, "batch_size": 2, "height": 64, "width": 32, "rank": 4,
+               "checkpoint_every": 2, "report_identities": 2, "report_steps": 2}
+
+
+def _adapt(args) -> int:
+    from schemas.configs import AdaptConfig, load_config
+
+    overrides = (ADAPT_SMOKE if args.smoke else {}) | _overrides(args.set)
+    config = load_config(AdaptConfig, args.config, **overrides)
+    from factory.diffusion.adapt import run_adapt
+
+    adapters, report = run_adapt(config)
+    print(f"adapters: {adapters.path} ({len(adapters.tokens)} identities, fingerprint "
+          f"{adapters.fingerprint})\nreport: {report}")
+    return 0
+
+
+def _add_adapt(commands) -> None:
+    what = "learn identity tokens + a modality LoRA on Ray Train (DiVE; resumable)"
+    command = commands.add_parser("adapt", help=what, description=what)
+    command.add_argument("config", help="YAML config (schemas/json/adapt.schema.json)")
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config field (repeatable)")
+    command.add_argument("--smoke", action="store_true",
+                         help="a few tiny steps: checks the whole path in a minute")
+    command.set_defaults(run=_adapt)
+
+
 def _add_toy(commands) -> None:
     from schemas.configs import TOY_LAYOUTS
 
@@ -169,6 +197,8 @@ def _add_ingest(commands) -> None:
                         help="reader name (see above)")
     ingest.add_argument("root", help="folder the dataset was unpacked into")
     ingest.add_argument("--out", required=True, help="Parquet file for the images table")
+    ingest.add_argument("--verify", action="store_true",
+                        help="decode every image (catches truncated files; slower)")
     ingest.set_defaults(run=_ingest)
 
 
@@ -193,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_toy(commands)
     _add_tables(commands)
     _add_training(commands)
+    _add_adapt(commands)
     demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")
     demo.add_argument("--out", default="out/demo", help="folder for everything the demo writes")
     demo.add_argument("--seed", type=int, default=0)

@@ -9,9 +9,11 @@ from factory.datasets import read_dataset
 from factory.table_io import write_table
 
 
-def ingest(dataset: str, root: str | Path, out: str | Path, *, progress: bool = True) -> pa.Table:
-    """Read `dataset` at `root` and write its `images` table to `out` (atomically)."""
-    table = read_dataset(dataset, root, progress=progress)
+def ingest(dataset: str, root: str | Path, out: str | Path, *, progress: bool = True,
+           verify: bool = False) -> pa.Table:
+    """Read `dataset` at `root` and write its `images` table to `out` (atomically); `verify`
+    decodes every image, so truncated files fail here instead of during training."""
+    table = read_dataset(dataset, root, progress=progress, verify=verify)
     return write_table(table, out, "images")
 
 

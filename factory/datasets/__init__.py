@@ -37,12 +37,13 @@ DATASETS = {
 }
 
 
-def read_dataset(name: str, root: str | Path, *, progress: bool = False) -> pa.Table:
-    """The `images` table of dataset `name` stored at `root`."""
+def read_dataset(name: str, root: str | Path, *, progress: bool = False,
+                 verify: bool = False) -> pa.Table:
+    """The `images` table of dataset `name` stored at `root`; `verify` decodes every image."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}")
     root = require_dir(Path(root).resolve())
-    return images_table(DATASETS[name](root), dataset=name, progress=progress)
+    return images_table(DATASETS[name](root), dataset=name, progress=progress, verify=verify)
 
 
 __all__ = ["DATASETS", "DatasetError", "read_dataset"]

@@ -9,6 +9,7 @@ import pyarrow as pa
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from factory.image_files import ImageFileError, load_rgb
 from schemas import validate
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -76,7 +77,14 @@ def image_row(dataset: str, root: Path, path: Path, **columns) -> dict:
     return row
 
 
-def _image_size(path: str) -> tuple[int, int]:
+def _image_size(path: str, *, verify: bool) -> tuple[int, int]:
+    """Width and height from the header, or from a full decode when `verify` (which also catches
+    truncated files; a header read cannot)."""
+    if verify:
+        try:
+            return load_rgb(path).size
+        except ImageFileError as exc:
+            raise DatasetError(path, str(exc).removeprefix(f"{path}: ")) from None
     try:
         with Image.open(path) as image:
             return image.size
@@ -86,14 +94,17 @@ def _image_size(path: str) -> tuple[int, int]:
         raise DatasetError(path, f"unreadable image ({exc})") from None
 
 
-def images_table(rows: Iterable[dict], *, dataset: str, progress: bool = False) -> pa.Table:
-    """Fill in each row's width and height from its image header and build the `images` table."""
+def images_table(rows: Iterable[dict], *, dataset: str, progress: bool = False,
+                 verify: bool = False) -> pa.Table:
+    """Fill in each row's width and height from its image (header only unless `verify`) and build
+    the `images` table."""
     rows = list(rows)
     if not rows:
         raise DatasetError(Path(dataset), "no images found")
-    for row in tqdm(rows, desc=f"{dataset}: reading image headers", unit="img",
+    what = "decoding images" if verify else "reading image headers"
+    for row in tqdm(rows, desc=f"{dataset}: {what}", unit="img",
                     disable=not progress, mininterval=1.0):
-        row["width"], row["height"] = _image_size(row["path"])
+        row["width"], row["height"] = _image_size(row["path"], verify=verify)
     return validate(pa.Table.from_pylist(rows), "images", source=dataset)
 
 

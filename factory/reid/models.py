@@ -293,9 +293,15 @@ def save_checkpoint(model: ReIDModel, folder: str | Path, config: dict | None = 
 def load_checkpoint_config(folder: str | Path) -> dict:
     """The whole `config.json` of a checkpoint: {"format", "model", "config"}."""
     path = Path(folder) / CHECKPOINT_CONFIG
-    document = json.loads(path.read_text())
-    if document.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: format {document.get('format')!r}, "
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: not a ReID checkpoint (no {CHECKPOINT_CONFIG})")
+    try:
+        document = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
+        found = document.get("format") if isinstance(document, dict) else document
+        raise ValueError(f"{path}: format {found!r}, "
                          f"expected {CHECKPOINT_FORMAT!r}")
     return document
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from factory.image_files import load_rgb
 from factory.train.data import TrainingSet
 
 # DLCR progressive learning: share of each image's variants that may be drawn, by epoch.
@@ -64,8 +64,7 @@ class ImageRows(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rows = self.rows
-        with Image.open(rows.paths[index]) as image:
-            image = image.convert("RGB")
+        image = load_rgb(rows.paths[index])
         modality = int(rows.modalities[index])
         return {
             "image": self.transforms[modality](image),

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from PIL import Image
 
 from factory.evaluate import protocol_for
 from factory.evaluate.refinement import refined_distance
+from factory.image_files import load_rgb
 from factory.reid.augment import reid_test_transform
 from factory.table_io import read_table
 from factory.train.data import MODALITY_CODES, evaluation_rows, with_source_rows
@@ -24,8 +24,7 @@ def extract_features(model, paths: list[str], modalities: list[str], *,
     for start in range(0, len(paths), batch_size):
         images = []
         for path in paths[start:start + batch_size]:
-            with Image.open(path) as image:
-                images.append(transform(image.convert("RGB")))
+            images.append(transform(load_rgb(path)))
         batch = torch.stack(images).to(device)
         codes = torch.tensor([MODALITY_CODES[m] for m in modalities[start:start + batch_size]],
                              device=device)
