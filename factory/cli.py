@@ -10,13 +10,16 @@ from pathlib import Path
 STAGES = """\
 pipeline (DESIGN section 2):
   ingest     dataset on disk -> images table                    (available)
-  describe   clothing items / identity captions -> prompts      (generation issue)
+  describe   clothing items / identity captions -> prompts      (available)
   adapt      identity tokens + modality LoRA (Ray Train)        (available)
   plan       deterministic task table                           (generation issue)
   generate   diffusers pipelines on Ray Data actors             (generation issue)
   filter     ReID confidence of each generated image            (generation issue)
   train/tune ReID models on real + kept synthetic data          (available)
   evaluate   the dataset's own protocol: CMC, mAP, mINP         (during train/tune)
+  export     Market-1501-style folder + Parquet with image bytes (available)
+models:
+  toy-model  the toy Stable Diffusion (text2img + inpainting), trained on the toy world
 """
 
 
@@ -188,6 +191,26 @@ def _add_toy(commands) -> None:
     sheet.set_defaults(run=_toy_sheet)
 
 
+def _toy_model(args) -> int:
+    from factory.diffusion.toy_sd import build_toy_sd, cached_hash
+
+    size = "smoke" if args.smoke else "small"
+    root = build_toy_sd(Path(args.out), size=size, seed=args.seed)
+    print(f"toy SD ({size}, seed {args.seed}, build {cached_hash(root)}): {root}/sd and "
+          f"{root}/sd-inpainting")
+    return 0
+
+
+def _add_toy_model(commands) -> None:
+    what = "build the toy Stable Diffusion, trained on the toy world (cached by its settings)"
+    command = commands.add_parser("toy-model", help=what, description=what)
+    command.add_argument("--out", required=True, help="folder for the model pair")
+    command.add_argument("--seed", type=int, default=0, help="seed of weights and training data")
+    command.add_argument("--smoke", action="store_true",
+                         help="tiny model, a few training steps: checks the code path in seconds")
+    command.set_defaults(run=_toy_model)
+
+
 def _add_ingest(commands) -> None:
     from factory.datasets import DATASETS
 
@@ -214,6 +237,61 @@ def _add_tables(commands) -> None:
     schemas.set_defaults(run=_schemas_export)
 
 
+def _export(args) -> int:
+    from factory.export import export
+
+    summary = export(args.images, args.generated, args.scores, args.out, parquet=args.parquet,
+                     progress=True)
+    counts = ", ".join(f"{key} {n}" for key, n in summary["images"].items())
+    print(f"wrote {args.out} (Market-1501 layout): {counts}; pid map in export.json")
+    return 0
+
+
+def _add_export(commands) -> None:
+    what = "kept synthetic + real images as a Market-1501-style folder (torchreid, fast-reid)"
+    export = commands.add_parser("export", help=what, description=what)
+    export.add_argument("--images", required=True, help="`images` table of the real dataset")
+    export.add_argument("--generated", required=True, help="`generated` table")
+    export.add_argument("--scores", required=True, help="`scores` table (its `kept` decides)")
+    export.add_argument("--out", required=True, help="folder to create (must not exist)")
+    export.add_argument("--parquet", action="store_true",
+                        help="also write out/images.parquet with the image bytes")
+    export.set_defaults(run=_export)
+
+
+def _describe(args) -> int:
+    from schemas.config_base import load_config, make_config
+    from schemas.describe_config import DescribeConfig
+    from schemas.generation_configs import GenerationJobConfig
+
+    job = load_config(GenerationJobConfig, args.config)
+    fields = job.describe.model_dump()
+    if args.smoke and fields["backend"] != "attributes":
+        from factory.describe.tiny_llm import smoke_settings
+
+        fields |= smoke_settings(Path(job.out) / "smoke-llm")
+    fields |= _overrides(args.set)
+    config = make_config(DescribeConfig, fields, source=f"{args.config} (describe)")
+    from factory.describe import run_describe
+
+    table = run_describe(config, job.images, job.prompts)
+    failed = table.num_rows - table.column("error").null_count
+    print(f"{job.prompts}: {table.num_rows} prompts, {failed} failed (see their error column)")
+    return 0
+
+
+def _add_describe(commands) -> None:
+    what = "clothing items per outfit (DLCR) and captions per identity (LPE) -> prompts table"
+    describe = commands.add_parser("describe", help=what, description=what)
+    describe.add_argument("config", help="generation job YAML: its images, prompts and describe "
+                                         "section are used")
+    describe.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a field of the describe section (repeatable)")
+    describe.add_argument("--smoke", action="store_true",
+                          help="LLM backends: the tiny local Llama on vLLM's CPU build")
+    describe.set_defaults(run=_describe)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
@@ -221,9 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest(commands)
     _add_toy(commands)
+    _add_toy_model(commands)
     _add_tables(commands)
     _add_training(commands)
+    _add_describe(commands)
     _add_adapt(commands)
+    _add_export(commands)
     demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")
     demo.add_argument("--out", default="out/demo", help="folder for everything the demo writes")
     demo.add_argument("--seed", type=int, default=0)
