@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test test-slow lint bench venv
+.PHONY: demo test test-slow lint bench venv describe-env
 
 venv: $(STAMP)
 
@@ -18,13 +18,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The describe stage's own environment (vLLM's CPU build pins its own torch; DESIGN section 5).
+DESCRIBE_VENV ?= .venv-describe
+DESCRIBE_STAMP := $(DESCRIBE_VENV)/.installed
+
+describe-env: $(DESCRIBE_STAMP)
+
+$(DESCRIBE_STAMP): requirements-describe.txt
+	test -x $(DESCRIBE_VENV)/bin/python || $(PYTHON) -m venv $(DESCRIBE_VENV)
+	$(DESCRIBE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DESCRIBE_VENV)/bin/python -m pip install --quiet -r requirements-describe.txt
+	$(DESCRIBE_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $(DESCRIBE_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/factory demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
+# describe-env: the describe stage's vLLM tests run in the default suite.
+test: lint describe-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
@@ -34,3 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/toy_render.py --out bench/results/toy_render.json
 	$(BIN)/python bench/evaluate_rank.py --out bench/results/evaluate_rank.json
 	$(BIN)/python bench/reid_toy.py --out bench/results/reid_toy.json
+	$(BIN)/python bench/generate_throughput.py --out bench/results/generate_throughput.json
