@@ -31,7 +31,8 @@ def synthetic_tables(images_path, folder, *, new_identities=False):
                 "timings": [("inpaint", 0.5)],
                 "parents": [source["image_id"]],
             })
-            scores.append({"image_id": image_id, "scorer": "s", "confidence": variant / 4,
+            scores.append({"image_id": image_id, "method": "dlcr", "pid": source["pid"],
+                           "scorer": "s", "confidence": variant / 4, "similarity": None,
                            "rank": 1, "kept": variant >= 2})
     generated, scored = folder / "generated.parquet", folder / "scores.parquet"
     write_table(pa.Table.from_pylist(rows, schema=GENERATED), generated, "generated")
@@ -92,3 +93,17 @@ def test_progressive_schedule_draws_from_the_first_variants(toy_market, tmp_path
 def test_training_split_without_images_is_an_error(toy_market):
     with pytest.raises(ValueError, match="no training images in splits"):
         load_training_set(TrainConfig(images=toy_market, train_splits=["val"]))
+
+
+def test_extra_class_identities_are_sampled_into_batches(toy_market, tmp_path):
+    from factory.train.loop import build_loader
+
+    generated, _ = synthetic_tables(toy_market, tmp_path, new_identities=True)
+    config = TrainConfig(images=toy_market, synthetic=generated, mixing="extra_classes",
+                         height=64, width=32, p=16, k=2)
+    data = load_training_set(config)
+    loader = build_loader(config, data, rank=0, world=1)
+    loader.batch_sampler.set_epoch(0)
+    drawn = {row for batch in loader.batch_sampler for row in batch}
+    assert any(row >= data.num_real for row in drawn)  # synthetic identities are trained on
+    assert any(row < data.num_real for row in drawn)

@@ -47,16 +47,19 @@ def _transforms(config: TrainConfig) -> dict:
 
 
 def build_loader(config: TrainConfig, data: TrainingSet, rank: int, world: int) -> DataLoader:
-    real = slice(0, data.num_real)
+    # Progressive mixing pairs synthetic rows with their real sources; as extra classes they
+    # are identities of their own, sampled like real ones.
+    sampled = slice(None) if config.mixing == "extra_classes" else slice(0, data.num_real)
     if config.model == "caj":
-        batches = VisibleInfraredPKSampler(data.labels[real], data.modalities[real], config.p,
-                                           config.k, seed=config.seed, rank=rank,
+        batches = VisibleInfraredPKSampler(data.labels[sampled], data.modalities[sampled],
+                                           config.p, config.k, seed=config.seed, rank=rank,
                                            world_size=world)
     else:
-        batches = PKSampler(data.labels[real], config.p, config.k, seed=config.seed, rank=rank,
-                            world_size=world)
-    batches = ProgressiveBatchSampler(batches, data.variants, ratio=config.synthetic_ratio,
-                                      seed=config.seed)
+        batches = PKSampler(data.labels[sampled], config.p, config.k, seed=config.seed,
+                            rank=rank, world_size=world)
+    if config.mixing == "progressive":
+        batches = ProgressiveBatchSampler(batches, data.variants, ratio=config.synthetic_ratio,
+                                          seed=config.seed)
     return DataLoader(ImageRows(data, _transforms(config)), batch_sampler=batches,
                       num_workers=config.loader_workers,
                       persistent_workers=config.loader_workers > 0)
