@@ -1,17 +1,58 @@
-"""The README's demo, quick size: every toy layout rendered, read back, reported with a picture."""
+"""The README's demo at quick size, and the notebook that explores its output."""
+
+import json
+import os
 
 import polars as pl
+import pytest
 
 from factory.demo import run_demo
 from factory.toyworld.layouts import PLANS
 from schemas.configs import DemoConfig
 
+METHODS = {"DLCR", "DiVE", "Diffusion-ReID"}
 
-def test_quick_demo_writes_tables_and_a_report(ray_cluster, tmp_path):
-    report = run_demo(DemoConfig(out=tmp_path, quick=True))
+
+@pytest.fixture(scope="module")
+def quick_demo(ray_cluster, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    return out, run_demo(DemoConfig(out=out, quick=True))
+
+
+def test_quick_demo_runs_every_method_and_reports(quick_demo):
+    out, report = quick_demo
     text = report.read_text()
-    assert "![" in text and (tmp_path / "contact_sheet.png").stat().st_size > 0
     for layout in PLANS:
-        table = pl.read_parquet(tmp_path / "tables" / f"{layout}.images.parquet")
-        assert table.height > 0 and f"| {layout} |" in text
-    assert "rank-1 **" in text and (tmp_path / "runs" / "bot-market1501" / "curves.png").exists()
+        assert pl.read_parquet(out / "tables" / f"{layout}.images.parquet").height > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    runs = pl.DataFrame(metrics["runs"])
+    assert set(runs["method"]) == METHODS
+    for method in METHODS:
+        trainings = set(runs.filter(pl.col("method") == method)["training"])
+        assert len(trainings) == 2, (method, trainings)  # real only vs with synthetic data
+        assert f"**{method}**" in text
+    assert runs.filter(pl.col("method") == "DLCR")["refinement"].to_list().count(True) == 2
+    for figure in ("dlcr_grid", "dive_grid", "diffusion_reid_grid", "filter_scores", "cmc",
+                   "contact_sheet"):
+        assert (out / "figures" / f"{figure}.png").stat().st_size > 0
+        assert f"figures/{figure}.png" in text
+    for job in ("dlcr", "dive", "diffusion_reid"):
+        assert list((out / "generation" / job / "generated").glob("*.parquet"))
+
+
+def test_notebook_runs_against_the_demo_output(quick_demo):
+    import nbformat
+    from nbclient import NotebookClient
+
+    out, _ = quick_demo
+    notebook = nbformat.read("notebooks/explore.ipynb", as_version=4)
+    os.environ["REID_FACTORY_RUN"] = str(out)
+    try:
+        NotebookClient(notebook, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": "notebooks"}}).execute()
+    finally:
+        del os.environ["REID_FACTORY_RUN"]
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert any("image/png" in output.get("data", {}) for output in outputs)

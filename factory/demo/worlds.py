@@ -1,95 +1,57 @@
-"""`factory demo`: the factory on the toy world, from nothing, ending in a report with pictures.
+"""The demo's data: the toy world rendered in every real layout and read back by its real reader.
 
-For now: render the toy world in every real layout it supports, ingest each through its real
-reader, train a BoT ReID model on toy Market-1501 with Ray Train and score it with the dataset's
-protocol, and report it all. Generation and filtering join here with their stages.
+Each layout lands in `<out>/data/<layout>/` with `<out>/tables/<layout>.images.parquet`; a cached
+world (same plan fingerprint) is reused. Diffusion-ReID also gets a second Market-1501 world of
+another seed, whose people are the synthetic identities it pre-trains on (nobody in the target
+world's test split).
 """
 
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from factory.atomic import write_text
 from factory.ingest import ingest, summarize
-from factory.markdown import markdown_table
-from factory.toyworld.contact_sheet import contact_sheet
-from factory.toyworld.layouts import PLANS, render_layout
-from factory.train.loop import HISTORY
-from schemas.configs import DemoConfig, ToyWorldConfig, TrainConfig
+from factory.toyworld.layouts import render_layout
+from schemas.configs import ToyWorldConfig
 
-QUICK_WORLD = {"train_identities": 6, "test_identities": 6, "images_per_camera": 2}
-FULL_WORLD = {"train_identities": 32, "test_identities": 32, "images_per_camera": 4}
-QUICK_TRAIN = {"arch": "resnet10", "height": 64, "width": 32, "p": 4, "k": 2, "epochs": 2,
-               "max_steps_per_epoch": 3, "warmup_epochs": 0, "eval_every": 1}
-FULL_TRAIN = {"arch": "resnet18", "height": 128, "width": 64, "p": 8, "k": 4, "epochs": 12,
-              "warmup_epochs": 1, "milestones": [9], "eval_every": 3}
+SOURCE_WORLD = "market1501_source"
 
 
-def _render_and_ingest(config: DemoConfig) -> tuple[pl.DataFrame, list[str]]:
-    world = QUICK_WORLD if config.quick else FULL_WORLD
-    summaries, timings = [], []
-    for layout in PLANS:
-        toy = ToyWorldConfig(layout=layout, seed=config.seed, **world)
-        start = time.perf_counter()
-        root = render_layout(toy, config.out / "data" / layout, progress=True)
-        rendered = time.perf_counter() - start
-        table = ingest(layout, root, config.out / "tables" / f"{layout}.images.parquet")
-        summaries.append(summarize(table))
-        timings.append(f"- {layout}: {table.num_rows} images read back by the `{layout}` reader "
-                       f"(render {rendered:.1f} s; a cached world takes ~0 s)")
-    return pl.concat(summaries), timings
+@dataclass(frozen=True)
+class World:
+    layout: str
+    root: Path
+    images: Path
+    seconds: float
+
+    @property
+    def annotations(self) -> Path:
+        """The toy world's ground truth (parsing masks, descriptions) beside the layout."""
+        return self.root / "_toy" / "annotations.parquet"
 
 
-def _train_reid(config: DemoConfig) -> list[str]:
-    """BoT on the toy Market-1501 tables, through the same Ray Train path as `factory train`."""
-    from factory.train.run import train
-
-    settings = QUICK_TRAIN if config.quick else FULL_TRAIN
-    run = TrainConfig(images=config.out / "tables" / "market1501.images.parquet",
-                      protocol="market1501", storage_path=config.out / "runs",
-                      name="bot-market1501", seed=config.seed, **settings)
-    checkpoint, report = train(run)
-    last = json.loads((checkpoint / HISTORY).read_text())[-1]
-    curves = (report.parent / "curves.png").relative_to(config.out)
-    return [
-        "## ReID: BoT on the toy Market-1501 world (Ray Train)",
-        "",
-        f"{settings['arch']}, {settings['epochs']} epochs on CPU; rank-1 **{last['rank1']:.3f}**, "
-        f"mAP **{last['mAP']:.3f}** on the toy test split (standard protocol). "
-        f"Checkpoint: `{checkpoint.relative_to(config.out)}`; run report: "
-        f"`{report.relative_to(config.out)}`.",
-        "",
-        f"![training curves]({curves})",
-        "",
-    ]
+def render_world(out: Path, name: str, toy: ToyWorldConfig) -> World:
+    start = time.perf_counter()
+    root = render_layout(toy, out / "data" / name, progress=True)
+    images = out / "tables" / f"{name}.images.parquet"
+    ingest(toy.layout, root, images, progress=False)
+    return World(toy.layout, root, images, time.perf_counter() - start)
 
 
-def run_demo(config: DemoConfig) -> Path:
-    """Run the demo into `config.out`; returns the path of its Markdown report."""
-    out = Path(config.out)
-    config = config.model_copy(update={"out": out.resolve()})
-    summary, timings = _render_and_ingest(config)
-    print(summary)
-    reid = _train_reid(config)
-    sheet = contact_sheet(config.seed, out / "contact_sheet.png")
-    report = out / "report.md"
-    write_text(report, "\n".join([
-        "# reid-factory demo",
-        "",
-        f"Toy world, seed {config.seed}{' (quick)' if config.quick else ''}: rendered in the real "
-        "on-disk layouts, then read back by the real dataset readers into `images` tables "
-        "(`tables/*.images.parquet`).",
-        "",
-        f"![identities x outfits by cameras x modalities]({sheet.relative_to(out)})",
-        "",
-        *timings,
-        "",
-        "## Images per dataset, split and role",
-        "",
-        markdown_table(summary),
-        "",
-        *reid,
-    ]))
-    return report
+def render_worlds(out: Path, seed: int, world: dict, layouts: tuple[str, ...],
+                  source_seed: int) -> dict[str, World]:
+    """Every layout of `layouts`, plus the Diffusion-ReID identity source world."""
+    worlds = {layout: render_world(out, layout, ToyWorldConfig(layout=layout, seed=seed, **world))
+              for layout in layouts}
+    source = ToyWorldConfig(layout="market1501", seed=source_seed, **world)
+    worlds[SOURCE_WORLD] = render_world(out, SOURCE_WORLD, source)
+    return worlds
+
+
+def world_summary(worlds: dict[str, World]) -> pl.DataFrame:
+    """Images, ids, cameras and outfits per layout, split, role and modality."""
+    frames = [summarize(pl.read_parquet(world.images).to_arrow()).with_columns(
+        pl.lit(name).alias("dataset")) for name, world in worlds.items()]
+    return pl.concat(frames)
