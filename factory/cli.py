@@ -12,9 +12,9 @@ pipeline (DESIGN section 2):
   ingest     dataset on disk -> images table                    (available)
   describe   clothing items / identity captions -> prompts      (available)
   adapt      identity tokens + modality LoRA (Ray Train)        (available)
-  plan       deterministic task table                           (generation issue)
-  generate   diffusers pipelines on Ray Data actors             (generation issue)
-  filter     ReID confidence of each generated image            (generation issue)
+  plan       deterministic task table                           (available)
+  generate   diffusers pipelines on Ray Data actors             (available)
+  filter     ReID confidence of each generated image            (available)
   train/tune ReID models on real + kept synthetic data          (available)
   evaluate   the dataset's own protocol: CMC, mAP, mINP         (during train/tune)
   export     Market-1501-style folder + Parquet with image bytes (available)
@@ -265,12 +265,12 @@ def _describe(args) -> int:
     from schemas.generation_configs import GenerationJobConfig
 
     job = load_config(GenerationJobConfig, args.config)
-    fields = job.describe.model_dump()
+    overrides = _overrides(args.set)
+    fields = job.describe.model_dump() | overrides
     if args.smoke and fields["backend"] != "attributes":
         from factory.describe.tiny_llm import smoke_settings
 
-        fields |= smoke_settings(Path(job.out) / "smoke-llm")
-    fields |= _overrides(args.set)
+        fields |= smoke_settings(Path(job.out) / "smoke-llm") | overrides
     config = make_config(DescribeConfig, fields, source=f"{args.config} (describe)")
     from factory.describe import run_describe
 
@@ -292,6 +292,37 @@ def _add_describe(commands) -> None:
     describe.set_defaults(run=_describe)
 
 
+def _generation_stage(args) -> int:
+    import json
+
+    from schemas.config_base import load_config
+    from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
+
+    config = load_config(GenerationJobConfig, args.config)
+    overrides = (SMOKE_OVERRIDES if args.smoke else {}) | _overrides(args.set)
+    config = with_overrides(config, overrides, source=f"{args.config} (with --set/--smoke)")
+    from factory.generation.job import run_job
+
+    summary = run_job(config, stages=(args.command,))[args.command]
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _add_generation(commands) -> None:
+    for name, what in (("plan", "the job's deterministic tasks table (polars)"),
+                       ("generate", "run the pending tasks on Ray Data actors (resumable)"),
+                       ("filter", "score generated images with a ReID checkpoint (resumable)")):
+        command = commands.add_parser(name, help=what, description=what)
+        command.add_argument("config", help="generation job YAML "
+                                            "(schemas/json/generation_job.schema.json)")
+        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a field by its path, e.g. plan.max_identities=2 "
+                                  "(repeatable)")
+        command.add_argument("--smoke", action="store_true",
+                             help="tiny recipe, few identities and images, one CPU actor")
+        command.set_defaults(run=_generation_stage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
@@ -303,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tables(commands)
     _add_training(commands)
     _add_describe(commands)
+    _add_generation(commands)
     _add_adapt(commands)
     _add_export(commands)
     demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")

@@ -11,6 +11,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from schemas.config_base import ConfigError, StrictModel, load_config, make_config
+from schemas.describe_config import DescribeConfig
+from schemas.diffusion_configs import AdaptConfig
+from schemas.generation_configs import GenerationJobConfig
 
 TOY_LAYOUTS = ("market1501", "ltcc", "prcc", "sysu_mm01", "llcm")
 JSON_DIR = Path(__file__).parent / "json"
@@ -64,7 +67,9 @@ class DemoConfig(StrictModel):
     seed: int = 0
     """Seed of the toy world and of every later random choice."""
     quick: bool = False
-    """Smaller toy world, for tests and a first look."""
+    """Tiny worlds, models and runs (a few minutes), for tests and a first look."""
+    methods: list[Literal["dlcr", "dive", "diffusion_reid"]] = ["dlcr", "dive", "diffusion_reid"]
+    """Generation methods to run and compare against real-only training."""
 
 
 class TrainConfig(StrictModel):
@@ -189,6 +194,9 @@ CONFIGS: dict[str, type[StrictModel]] = {
     "demo": DemoConfig,
     "train": TrainConfig,
     "sweep": SweepConfig,
+    "describe": DescribeConfig,
+    "adapt": AdaptConfig,
+    "generation_job": GenerationJobConfig,
 }
 # Re-exported so callers import every config name from one place.
 __all__ = ["CONFIGS", "ConfigError", "StrictModel", "load_config", "make_config",

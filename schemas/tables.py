@@ -54,11 +54,12 @@ PROMPTS = _schema("prompts", 1, [
     _field("error", pa.string(), nullable=True),  # why the reply was rejected; null when accepted
 ])
 
-TASKS = _schema("tasks", 1, [
+TASKS = _schema("tasks", 2, [
     _field("task_id", pa.string()),  # hash of every input that changes the output
     _field("method", pa.string(), allowed=METHODS),
     _field("pid", pa.int64()),
     _field("source_image_id", pa.string(), nullable=True),  # null for text-to-image
+    _field("source_path", pa.string(), nullable=True),  # the source image's file (lineage only)
     _field("target_modality", pa.string(), allowed=MODALITIES),
     _field("target_outfit", pa.string(), nullable=True),
     _field("prompt", pa.string()),
@@ -66,12 +67,13 @@ TASKS = _schema("tasks", 1, [
     _field("seed", pa.int64()),
     _field("params", pa.string()),  # JSON object of method parameters
     _field("model_fingerprint", pa.string()),
+    _field("adapter_fingerprint", pa.string(), nullable=True),  # null: no identity adapters
 ])
 
-GENERATED = _schema("generated", 1, [
+GENERATED = _schema("generated", 2, [
     _field("task_id", pa.string()),
     _field("image_id", pa.string()),
-    _field("path", pa.string()),
+    _field("path", pa.string(), nullable=True),  # null when the task failed (see `error`)
     _field("method", pa.string(), allowed=METHODS),
     _field("pid", pa.int64()),
     _field("modality", pa.string(), allowed=MODALITIES),
@@ -82,13 +84,19 @@ GENERATED = _schema("generated", 1, [
     _field("adapter_fingerprint", pa.string(), nullable=True),
     _field("timings", pa.map_(pa.string(), pa.float64())),  # seconds per step of the method
     _field("parents", pa.list_(pa.string())),  # image ids the image was made from
+    _field("error", pa.string(), nullable=True),  # why no image was written; null on success
 ])
 
-SCORES = _schema("scores", 1, [
+SCORES = _schema("scores", 2, [
     _field("image_id", pa.string()),
+    _field("method", pa.string(), allowed=METHODS),
+    _field("pid", pa.int64()),  # the identity the image is meant to show
     _field("scorer", pa.string()),  # fingerprint of the ReID checkpoint
-    _field("confidence", pa.float32()),
-    _field("rank", pa.int32()),  # rank of the intended pid among all training pids, 1 = best
+    # softmax probability of the intended pid; null when the pid is not one of the scorer's classes
+    _field("confidence", pa.float32(), nullable=True),
+    _field("rank", pa.int32(), nullable=True),  # of the intended pid among the classes, 1 = best
+    # cosine similarity to the mean feature of the pid's real images; null when it has none
+    _field("similarity", pa.float32(), nullable=True),
     _field("kept", pa.bool_()),
 ])
 

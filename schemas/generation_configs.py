@@ -1,0 +1,223 @@
+"""Configuration of a generation job: describe -> plan -> generate -> filter (DESIGN sections 2-4).
+
+One `GenerationJobConfig` names the method, the input tables, the output folder and the models;
+its sections configure each stage. Everything that changes a generated image (the recipe, the
+method's plan settings, the models) goes into the task ids, so changing it plans new tasks.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from schemas.config_base import StrictModel
+from schemas.describe_config import DescribeConfig
+
+Split = Literal["train", "val", "test"]
+Role = Literal["train", "query", "gallery"]
+
+
+class RecipeConfig(StrictModel):
+    """Diffusion settings of every task of the job (they enter each task's id)."""
+
+    height: int = Field(512, ge=16, le=2048)
+    """Height the pipeline runs at, in pixels (a multiple of the VAE's downscale)."""
+    width: int = Field(256, ge=16, le=2048)
+    """Width the pipeline runs at, in pixels."""
+    steps: int = Field(50, ge=1, le=1000)
+    """Denoising steps."""
+    guidance: float = Field(7.5, ge=0.0)
+    """Classifier-free guidance scale (1 or less turns guidance off)."""
+    scheduler: Literal["ddim", "dpmsolver++", "euler"] = "ddim"
+    """Sampler swapped into the pipeline (DiVE: dpmsolver++)."""
+    negative_prompt: str = ""
+    """Negative prompt of every task ("" for none, as DLCR)."""
+    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    """Precision the pipeline runs in (float16 on GPUs for speed; float32 on CPU)."""
+
+
+class DlcrPlanConfig(StrictModel):
+    """DLCR: outfit changes of real images by clothes inpainting."""
+
+    targets_per_image: int = Field(10, ge=1)
+    """Target outfits per source image, drawn from the other outfits of the training set
+    (fewer when the set has fewer)."""
+    strength: float = Field(1.0, gt=0.0, le=1.0)
+    """Inpainting strength (DLCR: 1.0, the clothes are fully re-drawn)."""
+    source_roles: list[Role] = ["train"]
+    """Roles of the source images; add `query` for the outfit changes that DLCR's test-time
+    refinement needs."""
+
+
+class DivePlanConfig(StrictModel):
+    """DiVE: identity-consistent images per target modality or camera."""
+
+    targets: list[str] = ["rgb", "ir"]
+    """Target code names: a modality (`rgb`, `ir`) or a modality and camera (`ir3`), as the
+    adapter set names its codes; image k of every target shares its seed, so targets form
+    identity-consistent pairs."""
+    images_per_target: int = Field(18, ge=1)
+    """Images per identity and target (DiVE: 18 per IR camera)."""
+
+    @model_validator(mode="after")
+    def _code_names(self):
+        bad = [name for name in self.targets if not re.fullmatch(r"(rgb|ir)\d*", name)]
+        if bad or not self.targets:
+            raise ValueError(f"targets must be code names like rgb, ir, ir3; got {self.targets}")
+        return self
+
+
+class DiffusionReidPlanConfig(StrictModel):
+    """Diffusion-ReID: Language Prompt Enhancement plus Diversity Injection."""
+
+    images_per_identity: int = Field(150, ge=1)
+    """Images per identity (Diff-Person: about 150)."""
+    mode: Literal["img2img", "text2img"] = "img2img"
+    """Start from a real image of the identity (img2img) or from noise (text2img)."""
+    strengths: list[float] = [0.6, 0.75, 0.9]
+    """img2img strengths drawn per task (a few levels, so batches share one)."""
+    noise_scale: tuple[float, float] = (0.95, 1.05)
+    """text2img: range of the factor on the initial noise, drawn per task."""
+    viewpoints: list[str] = ["front view", "back view", "side view"]
+    """Viewpoint words, one drawn per task."""
+    poses: list[str] = ["walking", "standing", "running"]
+    """Pose words, one drawn per task."""
+    backgrounds: list[str] = ["on a street", "in a corridor", "in a park", "on a campus"]
+    """Background words, one drawn per task."""
+    illuminations: list[str] = ["daylight", "dim light", "overcast", "at night"]
+    """Illumination words, one drawn per task."""
+
+    @model_validator(mode="after")
+    def _valid_ranges(self):
+        if not all(0.0 < s <= 1.0 for s in self.strengths) or not self.strengths:
+            raise ValueError(f"strengths must be in (0, 1], got {self.strengths}")
+        low, high = self.noise_scale
+        if not 0.0 < low <= high:
+            raise ValueError(f"noise_scale must be 0 < low <= high, got {self.noise_scale}")
+        return self
+
+
+class PlanConfig(StrictModel):
+    """The task table: which images to make and how (polars, vectorised)."""
+
+    recipe: RecipeConfig = RecipeConfig()
+    """Diffusion settings shared by all tasks."""
+    splits: list[Split] = ["train"]
+    """Splits of the `images` table whose identities (and source images) are used."""
+    max_identities: int | None = Field(None, ge=1)
+    """Use only the first this many identities (by pid); null: all."""
+    seed: int = 0
+    """Seed of every draw (targets, words, seeds); each task's seed also hashes its inputs."""
+    dlcr: DlcrPlanConfig = DlcrPlanConfig()
+    """DLCR settings."""
+    dive: DivePlanConfig = DivePlanConfig()
+    """DiVE settings."""
+    diffusion_reid: DiffusionReidPlanConfig = DiffusionReidPlanConfig()
+    """Diffusion-ReID settings."""
+
+
+class GenerateConfig(StrictModel):
+    """Running the tasks on Ray Data: actor pool, batches, output files."""
+
+    actors: int = Field(1, ge=1)
+    """Actors in the pool, each holding one pipeline (one per GPU on a cluster)."""
+    gpus_per_actor: float = Field(0.0, ge=0.0)
+    """GPUs each actor asks Ray for; 0 runs on CPU."""
+    cpus_per_actor: float = Field(1.0, gt=0.0)
+    """CPUs each actor asks Ray for."""
+    batch_size: int = Field(4, ge=1)
+    """Tasks per pipeline call."""
+    image_format: Literal["jpg", "png"] = "jpg"
+    """File format of the generated images (png keeps DLCR's untouched pixels exact)."""
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    """JPEG quality."""
+    manifest_rows: int = Field(1024, ge=1)
+    """Rows per manifest file: each file commits that many images at once (bigger files,
+    fewer of them; smaller, less work redone after a crash)."""
+
+
+class FilterConfig(StrictModel):
+    """Scoring each generated image with a ReID model trained on the real training split."""
+
+    min_confidence: float | None = Field(0.5, ge=0.0, le=1.0)
+    """Keep an image only if the scorer's softmax probability of its pid is at least this
+    (checked where the pid is one of the scorer's classes); null: not checked."""
+    min_similarity: float | None = Field(0.5, ge=-1.0, le=1.0)
+    """Keep an image only if the cosine similarity of its feature to the mean feature of its
+    identity's real images is at least this; null: not checked."""
+    actors: int = Field(1, ge=1)
+    """Scoring actors."""
+    gpus_per_actor: float = Field(0.0, ge=0.0)
+    """GPUs each scoring actor asks Ray for."""
+    cpus_per_actor: float = Field(1.0, gt=0.0)
+    """CPUs each scoring actor asks Ray for."""
+    batch_size: int = Field(64, ge=1)
+    """Images per scoring batch."""
+
+
+class GenerationJobConfig(StrictModel):
+    """A generation job: describe -> plan -> generate -> filter for one method."""
+
+    method: Literal["dlcr", "dive", "diffusion_reid"]
+    """Generation method (DESIGN section 4)."""
+    images: Path
+    """`images` table of the real dataset (from `factory ingest`)."""
+    prompts: Path
+    """`prompts` table: written by describe, read by plan."""
+    out: Path
+    """Job folder: tasks.parquet, generated/ and failed/ manifests, images/, scores/."""
+    model: str
+    """Diffusers pipeline folder or hub id: SD-inpainting for DLCR, SD-1.5 otherwise."""
+    adapters: Path | None = None
+    """Identity-token + LoRA adapter folder (from adapt); null: caption prompts, no tokens."""
+    annotations: Path | None = None
+    """DLCR parser role, ground truth: a `toy_annotations` table whose parsing masks are used."""
+    parser: str | None = None
+    """DLCR parser role, a model: a transformers semantic-segmentation folder or hub id with
+    LIP/ATR label names (used when `annotations` is null)."""
+    scorer: Path | None = None
+    """ReID checkpoint folder (from `factory train` on the real train split) for the filter."""
+    describe: DescribeConfig = DescribeConfig()
+    """Describe stage (prompts)."""
+    plan: PlanConfig = PlanConfig()
+    """Plan stage (tasks)."""
+    generate: GenerateConfig = GenerateConfig()
+    """Generate stage (images and manifests)."""
+    filter: FilterConfig = FilterConfig()
+    """Filter stage (scores)."""
+
+    @model_validator(mode="after")
+    def _dlcr_needs_a_parser(self):
+        if self.method == "dlcr" and self.annotations is None and self.parser is None:
+            raise ValueError("method 'dlcr' needs clothes masks: set `annotations` (a "
+                             "toy_annotations table) or `parser` (a segmentation model)")
+        return self
+
+
+# Small enough for a CPU and a minute: the toy SD at its own size, a few identities and images.
+SMOKE_OVERRIDES = {
+    "plan.recipe.height": 64, "plan.recipe.width": 32, "plan.recipe.steps": 2,
+    "plan.recipe.dtype": "float32", "plan.max_identities": 2,
+    "plan.dlcr.targets_per_image": 2, "plan.dive.images_per_target": 2,
+    "plan.diffusion_reid.images_per_identity": 3,
+    "generate.actors": 1, "generate.gpus_per_actor": 0.0, "generate.batch_size": 4,
+    "filter.actors": 1, "filter.gpus_per_actor": 0.0,
+}
+
+
+def with_overrides(config: GenerationJobConfig, values: dict, *, source: str
+                   ) -> GenerationJobConfig:
+    """`config` with `values` applied, keyed by field path ("plan.max_identities"), validated."""
+    from schemas.config_base import ConfigError, make_config
+
+    data = config.model_dump(mode="json")
+    for key, value in values.items():
+        *parents, name = key.split(".")
+        node = data
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"{source}: {key!r} names no config section {part!r}")
+            node = node[part]
+        node[name] = value
+    return make_config(GenerationJobConfig, data, source=source)
