@@ -89,7 +89,7 @@ SMOKE = {"arch": "resnet10", "height": 64, "width": 32, "epochs": 2, "p": 4, "k"
          "max_steps_per_epoch": 2, "warmup_epochs": 0, "eval_every": 1}
 
 
-def _overrides(pairs: list[str]) -> dict:
+def parse_overrides(pairs: list[str]) -> dict:
     """`--set key=value` pairs; values are read as YAML (numbers, lists, null)."""
     import yaml
 
@@ -105,7 +105,7 @@ def _overrides(pairs: list[str]) -> dict:
 def _train(args) -> int:
     from schemas.configs import TrainConfig, load_config
 
-    overrides = (SMOKE if args.smoke else {}) | _overrides(args.set)
+    overrides = (SMOKE if args.smoke else {}) | parse_overrides(args.set)
     config = load_config(TrainConfig, args.config, **overrides)
     from factory.train.run import train
 
@@ -117,7 +117,7 @@ def _train(args) -> int:
 def _tune(args) -> int:
     from schemas.configs import SweepConfig, load_config
 
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     if args.smoke:
         overrides["samples"] = 2
     config = load_config(SweepConfig, args.config, **overrides)
@@ -148,7 +148,7 @@ ADAPT_SMOKE = {"steps": 4, "batch_size": 2, "height": 64, "width": 32, "rank": 4
 def _adapt(args) -> int:
     from schemas.configs import AdaptConfig, load_config
 
-    overrides = (ADAPT_SMOKE if args.smoke else {}) | _overrides(args.set)
+    overrides = (ADAPT_SMOKE if args.smoke else {}) | parse_overrides(args.set)
     config = load_config(AdaptConfig, args.config, **overrides)
     from factory.diffusion.adapt import run_adapt
 
@@ -265,7 +265,7 @@ def _describe(args) -> int:
     from schemas.generation_configs import GenerationJobConfig
 
     job = load_config(GenerationJobConfig, args.config)
-    overrides = _overrides(args.set)
+    overrides = parse_overrides(args.set)
     fields = job.describe.model_dump() | overrides
     if args.smoke and fields["backend"] != "attributes":
         from factory.describe.tiny_llm import smoke_settings
@@ -299,7 +299,7 @@ def _generation_stage(args) -> int:
     from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
 
     config = load_config(GenerationJobConfig, args.config)
-    overrides = (SMOKE_OVERRIDES if args.smoke else {}) | _overrides(args.set)
+    overrides = (SMOKE_OVERRIDES if args.smoke else {}) | parse_overrides(args.set)
     config = with_overrides(config, overrides, source=f"{args.config} (with --set/--smoke)")
     from factory.generation.job import run_job
 

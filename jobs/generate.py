@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from factory.cli import _overrides
+from factory.cli import parse_overrides
 from factory.generation.job import STAGES, run_job, smoke_job
 from schemas.config_base import ConfigError, load_config
 from schemas.generation_configs import GenerationJobConfig, with_overrides
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
             config = load_config(GenerationJobConfig, path)
             if args.smoke:
                 config = smoke_job(config, Path(args.out))
-            config = with_overrides(config, _overrides(args.set), source=f"{path} --set")
+            config = with_overrides(config, parse_overrides(args.set), source=f"{path} --set")
             summary = run_job(config, tuple(args.stages))
             print(json.dumps({"config": str(path), **summary}, indent=2, default=str))
     except (ConfigError, ValueError, FileNotFoundError) as error:
