@@ -65,7 +65,7 @@ def written_images(generated: pl.DataFrame) -> pl.DataFrame:
     return written.filter(pl.col("error").is_null()) if "error" in written.columns else written
 
 
-def _synthetic_rows(synthetic: pl.DataFrame, real: pl.DataFrame) -> pl.DataFrame:
+def synthetic_image_rows(synthetic: pl.DataFrame, real: pl.DataFrame) -> pl.DataFrame:
     """`images`-shaped rows of synthetic images; camera and dataset from the first parent, else
     a camera of the real training set picked by the image's seed."""
     parents = real.select(pl.col("image_id").alias("parent"), pl.col("role").alias("parent_role"),
@@ -129,7 +129,7 @@ def plan_export(images: pl.DataFrame, generated: pl.DataFrame, scores: pl.DataFr
         raise ValueError("the images table has no training images to export")
     kept = kept_synthetic(generated, scores, source=source)
     real = images.with_columns(method=pl.lit(None, pl.String))
-    synthetic = _synthetic_rows(kept, images)
+    synthetic = synthetic_image_rows(kept, images)
     rows = pl.concat([real, synthetic.select(real.columns)], how="vertical_relaxed")
     pids = pid_map(rows)
     cameras = camera_map(real["camera"].to_list())

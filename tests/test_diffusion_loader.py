@@ -6,7 +6,12 @@ import pytest
 import torch
 from PIL import Image
 
-from factory.diffusion.loader import load_pipeline, model_fingerprint
+from factory.diffusion.loader import (
+    FULL_HASH_LIMIT,
+    SAMPLE_BYTES,
+    load_pipeline,
+    model_fingerprint,
+)
 from factory.diffusion.toy_sd import build_toy_sd, toy_sd_path
 
 WIDTH, HEIGHT = 32, 64
@@ -14,9 +19,9 @@ PROMPT = "a person in a red shirt"
 
 
 @pytest.fixture(scope="module")
-def toy_root(tmp_path_factory):
-    """The smoke toy SD, built once for this module."""
-    return build_toy_sd(tmp_path_factory.mktemp("models") / "toy-sd", size="smoke", seed=0)
+def toy_root(toy_sd):
+    """The session's smoke toy SD (built once for all diffusion tests)."""
+    return toy_sd
 
 
 def generator():
@@ -101,3 +106,29 @@ def test_fingerprint_tracks_configs_and_weights(tmp_path):
     assert model_fingerprint(tmp_path) != first
     with pytest.raises(FileNotFoundError, match="no-such/model"):
         model_fingerprint("no-such/model")
+
+
+def test_fingerprint_tells_trained_weights_from_their_init(tmp_path):
+    """Same names and sizes, other values (a trained model and its random initialisation)."""
+    (tmp_path / "unet").mkdir()
+    weights = tmp_path / "unet" / "model.safetensors"
+    weights.write_bytes(bytes(1000))
+    init = model_fingerprint(tmp_path)
+    weights.write_bytes(bytes(500) + b"\1" + bytes(499))
+    assert model_fingerprint(tmp_path) != init
+
+
+def test_fingerprint_samples_big_weight_files(tmp_path):
+    """Files over FULL_HASH_LIMIT are read at both ends only (fast on multi-GB checkpoints)."""
+    big = bytearray(FULL_HASH_LIMIT + 3 * SAMPLE_BYTES)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(big)
+    first = model_fingerprint(tmp_path)
+    big[FULL_HASH_LIMIT // 2] = 1  # the middle is not read
+    weights.write_bytes(big)
+    assert model_fingerprint(tmp_path) == first
+    for position in (10, len(big) - 10):  # the first and last MiB are
+        big[position] = 1
+        weights.write_bytes(big)
+        assert model_fingerprint(tmp_path) != first
+        first = model_fingerprint(tmp_path)

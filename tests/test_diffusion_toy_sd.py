@@ -1,8 +1,10 @@
 """Toy SD build logic: specs, seeding, cache and atomicity (a failure injected to check cleanup).
 
-The full build (and running the real pipelines on it) is tested once in test_diffusion_loader.py.
+Running the real pipelines on a build is tested in test_diffusion_loader.py; the training itself
+in test_diffusion_toy_training.py.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -11,6 +13,7 @@ import torch
 from factory.diffusion import toy_sd
 from factory.diffusion.toy_sd import (
     TOY_SIZES,
+    TOY_TRAINING,
     build_toy_sd,
     make_text_encoder,
     make_unet,
@@ -21,6 +24,9 @@ from factory.diffusion.toy_sd import (
 )
 
 SMOKE = TOY_SIZES["smoke"]
+# No training steps: these tests are about building and caching, not learning.
+UNTRAINED = dataclasses.replace(TOY_TRAINING["smoke"], images=4, vae_steps=0, unet_steps=0,
+                                inpaint_steps=0)
 
 
 def same_weights(first, second) -> bool:
@@ -33,10 +39,15 @@ def test_unknown_size_lists_valid_ones():
         toy_sd_spec("huge", 0)
 
 
-def test_spec_hash_depends_on_size_and_seed():
+def test_spec_hash_depends_on_size_seed_and_training():
     hashes = {spec_hash(toy_sd_spec(size, seed)) for size in TOY_SIZES for seed in (0, 1)}
     assert len(hashes) == 4
     assert spec_hash(toy_sd_spec("smoke", 0)) == spec_hash(toy_sd_spec("smoke", 0))
+    assert toy_sd_spec("small", 0)["training"] == dataclasses.asdict(TOY_TRAINING["small"])
+    default = spec_hash(toy_sd_spec("smoke", 0))
+    for change in ({"unet_steps": 3}, {"caption_dropout": 0.2}, {"height": 128}):
+        training = dataclasses.replace(TOY_TRAINING["smoke"], **change)
+        assert spec_hash(toy_sd_spec("smoke", 0, training)) != default, change
 
 
 @pytest.mark.parametrize("make", [
@@ -56,20 +67,21 @@ def test_component_shapes_fit_together():
 
 
 def test_cache_skips_and_rebuilds(tmp_path):
-    root = build_toy_sd(tmp_path / "toy", seed=0)
+    root = build_toy_sd(tmp_path / "toy", seed=0, training=UNTRAINED)
     index = toy_sd_path(root, "inpaint") / "model_index.json"
     stamp = index.stat().st_mtime_ns
-    assert build_toy_sd(root, seed=0) == root and index.stat().st_mtime_ns == stamp
+    assert build_toy_sd(root, seed=0, training=UNTRAINED) == root
+    assert index.stat().st_mtime_ns == stamp
     weights = sorted((toy_sd_path(root, "text2img") / "text_encoder").glob("*.safetensors"))
     before = weights[0].read_bytes()
-    build_toy_sd(root, seed=5)  # a different spec replaces the old build
+    build_toy_sd(root, seed=5, training=UNTRAINED)  # a different spec replaces the old build
     assert json.loads((root / "toy_sd.json").read_text())["spec"]["seed"] == 5
     assert weights[0].read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
 
 
 def test_failed_build_leaves_nothing(tmp_path, monkeypatch):
-    def broken(folder, size, seed):
+    def broken(folder, size, seed, training, progress):
         (folder / "sd").mkdir()
         raise RuntimeError("disk full")
 

@@ -2,13 +2,16 @@
 
 Pipelines come back on CPU (float32 unless asked otherwise) with the safety checker off, the
 chosen scheduler swapped in from the model's own scheduler config, and the progress bar off; the
-caller moves them to its device. `model_fingerprint` names the weights a result came from.
+caller moves them to its device. An adapter folder (identity tokens + LoRA, made by the adapt
+stage) is applied on top when named. `model_fingerprint` names the weights a result came from.
 """
 
 import hashlib
 import json
 import os
 from pathlib import Path
+
+from factory.diffusion.adapters import AdapterSet, apply_adapter_set, load_adapter_set
 
 # kind -> (diffusers pipeline class, UNet input channels it needs)
 PIPELINES = {
@@ -23,6 +26,10 @@ SCHEDULERS = {
     "euler": ("EulerDiscreteScheduler", {}),
 }
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt")
+# Weight files up to this size are hashed whole; bigger ones by size + their first and last MiB,
+# which still changes when training touches any tensor stored there (every SD fine-tune does).
+FULL_HASH_LIMIT = 64 * 2**20
+SAMPLE_BYTES = 2**20
 
 
 def check_choice(what: str, value: str, valid: dict) -> None:
@@ -38,14 +45,18 @@ def check_unet(kind: str, path, in_channels: int) -> None:
 
 
 def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim",
-                  torch_dtype=None):
+                  torch_dtype=None, adapters=None):
     """Load a Stable Diffusion pipeline of `kind` (text2img, img2img, inpaint) from `path`.
 
     `path` is a local diffusers folder or a hub id (resolved by diffusers, so HF_HUB_OFFLINE is
     honoured). `scheduler` is ddim, dpmsolver++ or euler; `torch_dtype` defaults to float32.
+    `adapters` (an adapter folder or a loaded `AdapterSet`) adds its identity tokens and fuses its
+    LoRA; adapters trained on other base weights are refused before any weights load.
     """
     check_choice("pipeline kind", kind, PIPELINES)
     check_choice("scheduler", scheduler, SCHEDULERS)
+    if adapters is not None:
+        adapters = checked_adapters(adapters, path)
     unet_config = Path(path) / "unet" / "config.json"
     if unet_config.is_file():  # a local folder: fail before loading any weights
         check_unet(kind, path, json.loads(unet_config.read_text())["in_channels"])
@@ -61,7 +72,21 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
     scheduler_class = getattr(diffusers, scheduler_name)
     pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config, **overrides)
     pipeline.set_progress_bar_config(disable=True)
+    if adapters is not None:
+        apply_adapter_set(pipeline, adapters)
     return pipeline
+
+
+def checked_adapters(adapters, path) -> AdapterSet:
+    """The adapter set named by `adapters`, if it was trained on the weights at `path`."""
+    if not isinstance(adapters, AdapterSet):
+        adapters = load_adapter_set(adapters)
+    fingerprint = model_fingerprint(path)
+    if adapters.base_fingerprint != fingerprint:
+        raise ValueError(f"{adapters.path}: adapters were trained on a base model with fingerprint "
+                         f"{adapters.base_fingerprint}, but {path} has fingerprint {fingerprint}; "
+                         f"adapt that model again or load the model they were made for")
+    return adapters
 
 
 def resolve_model_folder(path: str | os.PathLike) -> Path:
@@ -76,9 +101,24 @@ def resolve_model_folder(path: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{path}: no such model folder, nor a cached hub model") from error
 
 
+def weight_file_digest(file: Path) -> bytes:
+    """Hash of a weight file: whole up to FULL_HASH_LIMIT, else size + first and last MiB."""
+    size = file.stat().st_size
+    digest = hashlib.sha256(f"{size}\0".encode())
+    with file.open("rb") as stream:
+        if size <= FULL_HASH_LIMIT:
+            for chunk in iter(lambda: stream.read(SAMPLE_BYTES), b""):
+                digest.update(chunk)
+        else:
+            digest.update(stream.read(SAMPLE_BYTES))
+            stream.seek(size - SAMPLE_BYTES)
+            digest.update(stream.read(SAMPLE_BYTES))
+    return digest.digest()
+
+
 def model_fingerprint(path: str | os.PathLike) -> str:
-    """A short stable hash of a model folder: its config files' contents and its weight files'
-    names and sizes (weights are not read, so this is fast on multi-GB models)."""
+    """A short stable hash of a model folder: its config files' contents and its weight files
+    (see `weight_file_digest`: multi-GB checkpoints cost two MiB each to read)."""
     folder = resolve_model_folder(path)
     digest = hashlib.sha256()
     for file in sorted(folder.rglob("*")):
@@ -88,5 +128,5 @@ def model_fingerprint(path: str | os.PathLike) -> str:
         if file.suffix == ".json":
             digest.update(f"{relative}\0".encode() + file.read_bytes() + b"\0")
         elif file.suffix in WEIGHT_SUFFIXES:
-            digest.update(f"{relative}\0{file.stat().st_size}\0".encode())
+            digest.update(f"{relative}\0".encode() + weight_file_digest(file))
     return digest.hexdigest()[:16]

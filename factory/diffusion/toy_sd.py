@@ -8,8 +8,9 @@
 
 Both share copies of the same text encoder, VAE, tokenizer (SD-1.5's real CLIP BPE) and DDIM
 scheduler config; the safety checker and feature extractor are saved as absent. The VAE
-downscales x4 (three blocks), so a 64x32 image has 16x8 latents. Training it on the toy world is
-a separate step; this module only builds the seeded random initialisation.
+downscales x4 (three blocks), so a 64x32 image has 16x8 latents. Each size comes with its training
+settings (`TOY_TRAINING`, see `toy_training`): the components are built from seeds here, trained
+on the toy world there, then saved. The manifest records the native image size and training log.
 """
 
 import dataclasses
@@ -23,12 +24,13 @@ from pathlib import Path
 
 from factory.diffusion.loader import PIPELINES, check_choice
 from factory.diffusion.tokenizer import MODEL_MAX_LENGTH, VOCAB_SIZE
+from factory.diffusion.toy_training import ToyComponents, ToyTraining
 
 SD_DIR = "sd"
 INPAINT_DIR = "sd-inpainting"
 MANIFEST = "toy_sd.json"
 # Bump when the layout or the way components are built changes, so old caches are rebuilt.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # SD-1.5's noise schedule, so schedulers swapped in by the loader behave as on the real model.
 SCHEDULER_CONFIG = {
     "num_train_timesteps": 1000,
@@ -57,25 +59,40 @@ class ToySize:
     unet_layers: int
     """ResNet layers per UNet block."""
     norm_groups: int
-    """Group-norm groups in the VAE and UNet."""
+    """Group-norm groups in the UNet."""
+    vae_norm_groups: int
+    """Group-norm groups in the VAE: few, as one-channel groups normalise colour away and the VAE
+    learns colours slowly."""
     sample_size: int
     """Nominal image side in pixels (the UNet's `sample_size` is this divided by 4)."""
 
 
 TOY_SIZES = {
     "smoke": ToySize(text_hidden=32, text_layers=2, vae_channels=(8, 16, 16),
-                     unet_channels=(16, 32), unet_layers=1, norm_groups=8, sample_size=64),
-    "small": ToySize(text_hidden=64, text_layers=2, vae_channels=(32, 64, 64),
-                     unet_channels=(32, 64), unet_layers=2, norm_groups=16, sample_size=128),
+                     unet_channels=(16, 32), unet_layers=1, norm_groups=8, vae_norm_groups=2,
+                     sample_size=64),
+    "small": ToySize(text_hidden=64, text_layers=2, vae_channels=(8, 16, 32),
+                     unet_channels=(32, 64), unet_layers=2, norm_groups=8, vae_norm_groups=2,
+                     sample_size=64),
+}
+# The smoke size trains a couple of steps (it checks the code path); "small" follows prompts.
+TOY_TRAINING = {
+    "smoke": ToyTraining(images=32, height=64, width=32, batch=4, vae_batch=4, vae_steps=2,
+                         unet_steps=2, inpaint_steps=2, warmup=1),
+    "small": ToyTraining(images=10_000, height=64, width=32, batch=64, vae_steps=1500,
+                         unet_steps=700, inpaint_steps=250),
 }
 
 
-def toy_sd_spec(size: str, seed: int) -> dict:
-    """The JSON-ready description of a build; its hash decides whether a cached build is reused."""
+def toy_sd_spec(size: str, seed: int, training: ToyTraining | None = None) -> dict:
+    """The JSON-ready description of a build; its hash decides whether a cached build is reused.
+    `training` defaults to the size's `TOY_TRAINING`."""
     if size not in TOY_SIZES:
         raise ValueError(f"unknown toy SD size {size!r}; valid: {sorted(TOY_SIZES)}")
+    training = training or TOY_TRAINING[size]
     return {"format": FORMAT_VERSION, "size": size, "seed": seed,
-            "widths": dataclasses.asdict(TOY_SIZES[size])}
+            "widths": dataclasses.asdict(TOY_SIZES[size]),
+            "training": dataclasses.asdict(training)}
 
 
 def spec_hash(spec: dict) -> str:
@@ -113,12 +130,19 @@ def make_vae(size: ToySize, seed: int):
         in_channels=3, out_channels=3, latent_channels=4,
         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
         block_out_channels=size.vae_channels, layers_per_block=1,
-        norm_num_groups=size.norm_groups, sample_size=size.sample_size,
+        norm_num_groups=size.vae_norm_groups, sample_size=size.sample_size,
+        mid_block_add_attention=False,  # fully convolutional: trains on crops (see toy_training)
     ).eval()
 
 
 def make_unet(size: ToySize, seed: int, *, in_channels: int):
-    """The denoiser: 4 input channels for text-to-image, 9 for inpainting."""
+    """The denoiser: 4 input channels for text-to-image, 9 for inpainting.
+
+    Besides cross-attention, the text conditions every ResNet block through a pooled text
+    embedding added to the timestep embedding (`addition_embed_type="text"`, as DeepFloyd IF; SDXL
+    adds pooled CLIP embeddings likewise): a model this small learns prompt-following much faster
+    with it, and it needs no extra pipeline inputs.
+    """
     import torch
     from diffusers import UNet2DConditionModel
 
@@ -129,50 +153,61 @@ def make_unet(size: ToySize, seed: int, *, in_channels: int):
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         block_out_channels=size.unet_channels, layers_per_block=size.unet_layers,
         norm_num_groups=size.norm_groups, cross_attention_dim=size.text_hidden,
-        attention_head_dim=8,
+        attention_head_dim=8, addition_embed_type="text", addition_embed_type_num_heads=4,
     ).eval()
 
 
-def save_pipelines(folder: Path, size: ToySize, seed: int) -> None:
-    """Build every component with its own derived seed and save both pipeline folders."""
+def save_pipelines(folder: Path, size: ToySize, seed: int, training: ToyTraining, *,
+                   progress: bool = True) -> dict:
+    """Build every component with its own derived seed, train them on the toy world and save both
+    pipeline folders; returns the training log."""
     from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
     from factory.diffusion.tokenizer import clip_tokenizer, write_clip_tokenizer_files
+    from factory.diffusion.toy_training import train_toy_sd
 
+    components = ToyComponents(tokenizer=clip_tokenizer(),
+                               text_encoder=make_text_encoder(size, seed),
+                               vae=make_vae(size, seed + 1),
+                               unet=make_unet(size, seed + 2, in_channels=4))
+    inpaint_unet, log = train_toy_sd(components, training, seed + 3, progress=progress)
     shared = {
-        "tokenizer": clip_tokenizer(),
-        "text_encoder": make_text_encoder(size, seed),
-        "vae": make_vae(size, seed + 1),
+        "tokenizer": components.tokenizer,
+        "text_encoder": components.text_encoder,
+        "vae": components.vae,
         "scheduler": DDIMScheduler(**SCHEDULER_CONFIG),
         "safety_checker": None,
         "feature_extractor": None,
         "requires_safety_checker": False,
     }
-    text2img = StableDiffusionPipeline(unet=make_unet(size, seed + 2, in_channels=4), **shared)
-    text2img.save_pretrained(folder / SD_DIR)
-    inpaint = StableDiffusionInpaintPipeline(
-        unet=make_unet(size, seed + 3, in_channels=9), **shared)
+    StableDiffusionPipeline(unet=components.unet, **shared).save_pretrained(folder / SD_DIR)
+    inpaint = StableDiffusionInpaintPipeline(unet=inpaint_unet, **shared)
     inpaint.save_pretrained(folder / INPAINT_DIR)
     for pipeline_dir in (SD_DIR, INPAINT_DIR):  # also the slow-tokenizer files, as SD-1.5 has
         write_clip_tokenizer_files(folder / pipeline_dir / "tokenizer")
+    return log
 
 
-def build_toy_sd(folder: str | os.PathLike, *, size: str = "smoke", seed: int = 0) -> Path:
+def build_toy_sd(folder: str | os.PathLike, *, size: str = "smoke", seed: int = 0,
+                 training: ToyTraining | None = None, progress: bool = True) -> Path:
     """Write the toy SD pair into `folder` (see the module docstring) and return `folder`.
 
-    Cached: a folder whose manifest has the same spec hash is left as is. Otherwise the build is
-    made in a temporary sibling folder and renamed into place, so readers never see half a model.
+    `training` defaults to the size's `TOY_TRAINING`. Cached: a folder whose manifest has the same
+    spec hash is left as is. Otherwise the build is made in a temporary sibling folder and renamed
+    into place, so readers never see half a model.
     """
     folder = Path(folder)
-    spec = toy_sd_spec(size, seed)
+    training = training or TOY_TRAINING.get(size)
+    spec = toy_sd_spec(size, seed, training)
     digest = spec_hash(spec)
     if cached_hash(folder) == digest:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        save_pipelines(staging, TOY_SIZES[size], seed)
-        manifest = {"hash": digest, "spec": spec, "sd": SD_DIR, "inpaint": INPAINT_DIR}
+        log = save_pipelines(staging, TOY_SIZES[size], seed, training, progress=progress)
+        manifest = {"hash": digest, "spec": spec, "sd": SD_DIR, "inpaint": INPAINT_DIR,
+                    "height": training.height, "width": training.width, "training_log": log}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if cached_hash(folder) == digest:  # another process finished the same build first
             return folder
@@ -182,6 +217,12 @@ def build_toy_sd(folder: str | os.PathLike, *, size: str = "smoke", seed: int = 
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def toy_sd_resolution(folder: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) a toy SD build was trained at: generate at this size."""
+    manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    return manifest["height"], manifest["width"]
 
 
 def toy_sd_path(folder: str | os.PathLike, kind: str) -> Path:
