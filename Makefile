@@ -45,7 +45,4 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python bench/toy_render.py --out bench/results/toy_render.json
-	$(BIN)/python bench/evaluate_rank.py --out bench/results/evaluate_rank.json
-	$(BIN)/python bench/reid_toy.py --out bench/results/reid_toy.json
-	$(BIN)/python bench/generate_throughput.py --out bench/results/generate_throughput.json
+	$(BIN)/python bench/run_all.py

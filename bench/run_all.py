@@ -1,0 +1,89 @@
+"""Run every benchmark and collect their JSON into one markdown summary.
+
+    python bench/run_all.py [--only NAME ...] [--summary-only]
+
+Each benchmark is its own script writing `bench/results/<name>.json` (ratios against a baseline
+measured in the same run); this runs them one after another (they time themselves, so they must
+not share the machine) and writes `bench/results/summary.md`, which the README links.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from factory.atomic import write_text
+from factory.markdown import markdown_table
+
+RESULTS = Path("bench/results")
+# name -> (what is compared, JSON key of the ratio, key of the target, higher is better)
+BENCHMARKS = {
+    "evaluate_rank": ("vectorised ranking vs a per-query loop (Market-1501 size)", "speedup",
+                      "target_speedup"),
+    "generate_throughput": ("generate stage vs a bare diffusers loop", "ratio", "target_ratio"),
+    "train_throughput": ("Ray Train epoch vs a plain PyTorch loop", "ratio", "target_ratio"),
+    "toy_render": ("toy world render + JPEG vs the JPEG-encode floor", None, None),
+    "manifest_scale": ("plan + resume at 2.1M tasks (seconds, GiB)", None, None),
+    "reid_toy": ("ReID after a few CPU minutes vs random init (mAP)", None, None),
+    "toy_sd_quality": ("toy SD prompt following (top / bottom / inpaint colour)", None, None),
+    "adapt_toy": ("identity tokens + modality LoRA on the toy world", None, None),
+}
+
+
+def headline(name: str, result: dict) -> str:
+    """One line of the result's main number(s)."""
+    _, ratio, target = BENCHMARKS[name]
+    if ratio is not None:
+        value = result[ratio]
+        goal = f" (target {result[target]})" if target and target in result else ""
+        return f"{value:.3g}x{goal}"
+    if name == "manifest_scale":
+        largest = result["results"][-1]
+        return (f"{largest['tasks']:,} tasks: plan {largest['plan']['seconds']:.1f} s / "
+                f"{largest['plan']['peak_gib']:.2f} GiB, resume {largest['resume']['seconds']:.1f}"
+                f" s / {largest['resume']['peak_gib']:.2f} GiB (targets 10 s, 2 GiB)")
+    if name == "toy_render":
+        rates = result["images_per_s"]["render_jpeg"]
+        return (f"{max(rates.values()):,.0f} images/s with {max(rates, key=int)} processes; "
+                f"{max(result['ratio_render_jpeg_to_baseline'].values()):.2f}x the JPEG floor")
+    if name == "reid_toy":
+        return "; ".join(f"{layout}: mAP {run['trained']['mAP']:.3f} vs "
+                         f"{run['random_init']['mAP']:.3f}" for layout, run in
+                         result["runs"].items())
+    return json.dumps({key: value for key, value in result.items()
+                       if isinstance(value, int | float)})[:200]
+
+
+def summary_table() -> list[dict]:
+    rows = []
+    for name, (what, _, _) in BENCHMARKS.items():
+        path = RESULTS / f"{name}.json"
+        result = headline(name, json.loads(path.read_text())) if path.is_file() else "not run"
+        rows.append({"benchmark": f"`bench/{name}.py`", "compares": what, "result": result})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite summary.md")
+    args = parser.parse_args()
+    failed = []
+    for name in [] if args.summary_only else (args.only or list(BENCHMARKS)):
+        command = [sys.executable, f"bench/{name}.py", "--out", str(RESULTS / f"{name}.json")]
+        print("running", " ".join(command), flush=True)
+        if subprocess.run(command).returncode != 0:
+            failed.append(name)
+    import polars as pl
+
+    write_text(RESULTS / "summary.md", "\n".join([
+        "# Benchmarks", "", "Written by `python bench/run_all.py`; each row's JSON is beside this "
+        "file. Ratios compare against a baseline measured in the same run.", "",
+        markdown_table(pl.DataFrame(summary_table())), ""]))
+    print(f"wrote {RESULTS / 'summary.md'}" + (f"; failed: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
