@@ -48,7 +48,7 @@ def toy_market(toy_images):
 
 @pytest.fixture(scope="session")
 def toy_sd(tmp_path_factory):
-    """The smoke-size toy Stable Diffusion pair (`<root>/sd`, `<root>/sd-inpainting`), built once."""
+    """The smoke toy Stable Diffusion pair (`<root>/sd`, `<root>/sd-inpainting`), built once."""
     from factory.diffusion.toy_sd import build_toy_sd
 
     return build_toy_sd(tmp_path_factory.mktemp("models") / "toy-sd", size="smoke", seed=0)

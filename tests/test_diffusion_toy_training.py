@@ -81,21 +81,34 @@ def test_inpainting_unet_starts_as_the_text2img_unet():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
-def test_training_is_seeded_and_changes_every_model():
+def same(first, second) -> bool:
+    a, b = first.state_dict(), second.state_dict()
+    return all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_training_is_seeded_and_changes_the_trained_models():
     first, second, other = fresh_components(), fresh_components(), fresh_components()
     inpaint_a, log = train_toy_sd(first, TINY, seed=1, progress=False)
     inpaint_b, _ = train_toy_sd(second, TINY, seed=1, progress=False)
-    inpaint_c, _ = train_toy_sd(other, TINY, seed=2, progress=False)
+    train_toy_sd(other, TINY, seed=2, progress=False)
     assert set(log) == {"render", "vae", "encode", "text2img", "inpaint"}
     untrained = fresh_components()
-    for name in ("text_encoder", "vae", "unet"):
-        a, b, c = (getattr(models, name).state_dict() for models in (first, second, other))
-        assert all(torch.equal(a[key], b[key]) for key in a), name
-        assert not all(torch.equal(a[key], c[key]) for key in a), name
-        before = getattr(untrained, name).state_dict()
-        assert not all(torch.equal(a[key], before[key]) for key in a), name
-    assert torch.equal(inpaint_a.conv_in.weight, inpaint_b.conv_in.weight)
+    for name in ("vae", "unet"):
+        a, b, c, before = (getattr(models, name) for models in (first, second, other, untrained))
+        assert same(a, b) and not same(a, c) and not same(a, before), name
+    assert same(first.text_encoder, untrained.text_encoder)  # frozen unless text_encoder_lr > 0
+    assert same(inpaint_a, inpaint_b)
     assert inpaint_a.conv_in.weight[:, 4:].abs().sum() > 0  # the new channels learned
+
+
+def test_text_encoder_trains_when_asked_except_its_token_embedding():
+    components, untrained = fresh_components(), fresh_components()
+    train_toy_sd(components, dataclasses.replace(TINY, text_encoder_lr=1e-3), seed=1,
+                 progress=False)
+    assert not same(components.text_encoder, untrained.text_encoder)
+    assert torch.equal(components.text_encoder.get_input_embeddings().weight,
+                       untrained.text_encoder.get_input_embeddings().weight)
+    assert all(p.requires_grad for p in components.text_encoder.parameters())
 
 
 def test_posteriors_blank_the_masked_pixels():
