@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.demo.settings import DemoSizes
+from factory.demo.settings import FILTER_MIN_SIMILARITY, DemoSizes
 from factory.demo.synthetic_set import pretrained_backbone, synthetic_images_table
 from factory.demo.worlds import SOURCE_WORLD, World
 from factory.reid.models import load_checkpoint
@@ -94,7 +94,8 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
         describe={"backend": "attributes", "descriptions": world.annotations,
                   "kinds": ["clothing"] if method == "dlcr" else ["caption"]},
         plan={"recipe": lab.sizes.recipe, "seed": lab.seed, **plan},
-        generate={"batch_size": 4}, filter={"min_confidence": None, "min_similarity": 0.5})
+        generate={"batch_size": 4},
+        filter={"min_confidence": None, "min_similarity": FILTER_MIN_SIMILARITY})
     with lab.timed(f"generation ({method})"):
         run_job(config)
     return job

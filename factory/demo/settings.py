@@ -7,6 +7,10 @@ the results table comes from the data, not from the training.
 
 from dataclasses import dataclass, field
 
+# The filter keeps an image whose ReID feature is this close (cosine) to its identity's real images
+# (no confidence threshold: Diffusion-ReID's identities are not the scorer's classes).
+FILTER_MIN_SIMILARITY = 0.5
+
 
 @dataclass(frozen=True)
 class DemoSizes:
