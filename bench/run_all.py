@@ -47,6 +47,10 @@ def headline(name: str, result: dict) -> str:
         rates = result["images_per_s"]["render_jpeg"]
         return (f"{max(rates.values()):,.0f} images/s with {max(rates, key=int)} processes; "
                 f"{max(result['ratio_render_jpeg_to_baseline'].values()):.2f}x the JPEG floor")
+    if name == "toy_sd_quality":
+        rates, targets = result["rates"], result["targets"]
+        return ", ".join(f"{key} {rates[key]:.2f} (target {targets[key]})" for key in targets) + \
+            f"; chance {result['chance']:.2f}"
     if name == "reid_toy":
         return "; ".join(f"{layout}: mAP {run['trained']['mAP']:.3f} vs "
                          f"{run['random_init']['mAP']:.3f}" for layout, run in
