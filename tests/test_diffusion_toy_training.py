@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from factory.diffusion.loader import load_pipeline
+from factory.diffusion.toy_clip import contrastive_loss, image_tower
 from factory.diffusion.toy_data import render_training_set
 from factory.diffusion.toy_sd import (
     MANIFEST,
@@ -29,8 +30,8 @@ from factory.diffusion.toy_training import (
 )
 
 SMOKE = TOY_SIZES["smoke"]
-TINY = dataclasses.replace(TOY_TRAINING["smoke"], images=8, batch=2, vae_steps=1, unet_steps=1,
-                           inpaint_steps=1)
+TINY = dataclasses.replace(TOY_TRAINING["smoke"], images=8, batch=2, vae_steps=1, clip_steps=1,
+                           clip_batch=4, unet_steps=1, inpaint_steps=1)
 
 
 def fresh_components(seed: int = 0) -> ToyComponents:
@@ -91,24 +92,35 @@ def test_training_is_seeded_and_changes_the_trained_models():
     inpaint_a, log = train_toy_sd(first, TINY, seed=1, progress=False)
     inpaint_b, _ = train_toy_sd(second, TINY, seed=1, progress=False)
     train_toy_sd(other, TINY, seed=2, progress=False)
-    assert set(log) == {"render", "vae", "encode", "text2img", "inpaint"}
+    assert set(log) == {"render", "vae", "clip", "encode", "text2img", "inpaint"}
     untrained = fresh_components()
-    for name in ("vae", "unet"):
+    for name in ("vae", "text_encoder", "unet"):
         a, b, c, before = (getattr(models, name) for models in (first, second, other, untrained))
         assert same(a, b) and not same(a, c) and not same(a, before), name
-    assert same(first.text_encoder, untrained.text_encoder)  # frozen unless text_encoder_lr > 0
     assert same(inpaint_a, inpaint_b)
     assert inpaint_a.conv_in.weight[:, 4:].abs().sum() > 0  # the new channels learned
 
 
-def test_text_encoder_trains_when_asked_except_its_token_embedding():
+def test_text_encoder_stays_at_its_init_without_contrastive_steps():
     components, untrained = fresh_components(), fresh_components()
-    train_toy_sd(components, dataclasses.replace(TINY, text_encoder_lr=1e-3), seed=1,
-                 progress=False)
-    assert not same(components.text_encoder, untrained.text_encoder)
-    assert torch.equal(components.text_encoder.get_input_embeddings().weight,
-                       untrained.text_encoder.get_input_embeddings().weight)
-    assert all(p.requires_grad for p in components.text_encoder.parameters())
+    train_toy_sd(components, dataclasses.replace(TINY, clip_steps=0), seed=1, progress=False)
+    assert same(components.text_encoder, untrained.text_encoder)
+
+
+def test_contrastive_loss_counts_equal_captions_as_positives():
+    features = torch.eye(3)
+    log_scale = torch.tensor(4.0)
+    distinct = contrastive_loss(features, features, log_scale, ["a", "b", "c"])
+    # rows 0 and 1 share a caption: pairing image 0 with text 1 is no longer a mistake
+    crossed = torch.stack([features[1], features[0], features[2]])
+    assert contrastive_loss(features, crossed, log_scale, ["a", "a", "c"]) < \
+        contrastive_loss(features, crossed, log_scale, ["a", "b", "c"])
+    assert distinct < contrastive_loss(features, crossed, log_scale, ["a", "b", "c"])
+
+
+def test_image_tower_takes_the_toy_resolution():
+    tower = image_tower(16)
+    assert tower(torch.zeros(2, 3, 64, 32)).shape == (2, 16)
 
 
 def test_posteriors_blank_the_masked_pixels():

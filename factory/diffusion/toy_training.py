@@ -2,14 +2,13 @@
 
 1. VAE: reconstruction (MSE plus a tiny KL term, as SD's autoencoder) on the renders; then its
    `scaling_factor` is set so the training latents have unit variance, as SD-1.5's 0.18215 does.
-2. UNet (and optionally the text encoder): epsilon prediction under SD-1.5's scaled-linear
-   schedule, on the renders' latents (encoded once, re-sampled from the posterior each step) with
-   captions from `toy_data` and 10% caption dropout for classifier-free guidance. The text
-   encoder's token embedding never trains (textual inversion later starts from its rows), and by
-   default the whole text encoder stays at its seeded random init: trained jointly at the UNet's
-   rate it collapsed (a 700-step build's prompts differed 3-8x less in its output than at init,
-   and the UNet ignored them), while a random CLIP already gives every prompt distinct features.
-3. Inpainting UNet: initialised from the text-to-image UNet with the 5 extra input channels
+2. Text encoder: contrastive image-caption pre-training (`toy_clip`), as CLIP's text tower was
+   trained before SD froze it. Trained jointly with the UNet on the denoising loss instead, it
+   collapsed (a 700-step build's prompts differed 3-8x less in its output than at init).
+3. UNet, the text encoder frozen: epsilon prediction under SD-1.5's scaled-linear schedule, on
+   the renders' latents (encoded once, re-sampled from the posterior each step) with captions
+   from `toy_data` and 10% caption dropout for classifier-free guidance.
+4. Inpainting UNet: initialised from the text-to-image UNet with the 5 extra input channels
    (mask, masked-image latents) zeroed, as SD-inpainting was made from SD; trained on clothes
    masks (DLCR's use) and on fully masked images, with the text encoder frozen (the two pipelines
    share it).
@@ -24,10 +23,12 @@ from functools import lru_cache
 
 import numpy as np
 
+from factory.diffusion.toy_clip import contrastive_heads, contrastive_loss, pooled_text
 from factory.diffusion.toy_data import ToyTrainingSet, draw_captions, render_training_set
 
 KL_WEIGHT = 1e-6  # SD's autoencoder weight on the KL term: latents stay close to an autoencoder's
 TEXT2IMG_TEMPLATES = (0.6, 0.3, 0.1)  # short, items (DLCR), full captions
+CLIP_TEMPLATES = (0.45, 0.35, 0.2)
 INPAINT_TEMPLATES = (0.3, 0.6, 0.1)  # inpainting mostly serves DLCR's item prompts
 MAX_TOKENS = 77  # pad as the pipelines do, so cross-attention sees the same number of tokens
 
@@ -59,9 +60,12 @@ class ToyTraining:
     """Peak learning rate of the VAE (AdamW, linear warm-up then cosine decay to 10%)."""
     unet_lr: float = 1e-3
     """Peak learning rate of the UNets."""
-    text_encoder_lr: float = 0.0
-    """Peak learning rate of the text encoder's layers in the text-to-image phase; 0 keeps it at
-    its random init (see the module docstring)."""
+    clip_steps: int = 0
+    """Contrastive steps of the text encoder (0 leaves it at its seeded random init)."""
+    clip_batch: int = 256
+    """Image-caption pairs per contrastive step."""
+    clip_lr: float = 2e-3
+    """Peak learning rate of the contrastive phase."""
     warmup: int = 50
     """Warm-up steps of every phase."""
     caption_dropout: float = 0.1
@@ -97,7 +101,7 @@ def _steps(what: str, steps: int, progress: bool):
                 mininterval=2.0)
 
 
-def _pixels(images):
+def pixels(images):
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1], as the pipelines' image processor."""
     import torch
 
@@ -140,7 +144,7 @@ def train_vae(vae, data: ToyTrainingSet, settings: ToyTraining, generator, *,
         top = int(corners[step, 0]) % (settings.height - crop_height + 1)
         left = int(corners[step, 1]) % (settings.width - crop_width + 1)
         chosen = images[torch.randint(len(images), (settings.vae_batch,), generator=generator)]
-        batch = _pixels(chosen[:, top:top + crop_height, left:left + crop_width])
+        batch = pixels(chosen[:, top:top + crop_height, left:left + crop_width])
         posterior = vae.encode(batch).latent_dist
         recon = vae.decode(posterior.sample(generator)).sample
         return F.mse_loss(recon, batch) + KL_WEIGHT * posterior.kl().mean()
@@ -162,10 +166,10 @@ def encode_posteriors(vae, images: np.ndarray, blanked: np.ndarray | None = None
     means, stds = [], []
     with torch.no_grad():
         for start in range(0, len(images), chunk):
-            pixels = _pixels(images[start:start + chunk])
+            batch = pixels(images[start:start + chunk])
             if blanked is not None:
-                pixels *= torch.from_numpy(~blanked[start:start + chunk])[:, None]
-            posterior = vae.encode(pixels).latent_dist
+                batch *= torch.from_numpy(~blanked[start:start + chunk])[:, None]
+            posterior = vae.encode(batch).latent_dist
             means.append(posterior.mean)
             stds.append(posterior.std)
     return torch.cat(means), torch.cat(stds)
@@ -211,22 +215,40 @@ def _denoising_loss(unet, latents, hidden, generator, condition=None):
     return F.mse_loss(unet(noisy, timesteps, hidden).sample, noise)
 
 
+def train_text_encoder(components: ToyComponents, data: ToyTrainingSet, settings: ToyTraining,
+                       generator, rng: np.random.Generator, *, progress: bool = True) -> float:
+    """Contrastive pre-training of the text encoder (see `toy_clip`); returns the final loss."""
+    import torch
+
+    text_encoder = components.text_encoder
+    with torch.random.fork_rng():  # the heads' init comes from the build's seed too
+        torch.manual_seed(int(torch.randint(1 << 62, (1,), generator=generator)))
+        heads = contrastive_heads(text_encoder.config.hidden_size)
+    text_encoder.train()
+
+    def loss_of(step):
+        indices = torch.randint(len(data.images), (settings.clip_batch,), generator=generator)
+        captions = draw_captions(data, indices.numpy(), rng, template_weights=CLIP_TEMPLATES,
+                                 dropout=0.0)
+        image_features = heads["images"](pixels(data.images[indices.numpy()]))
+        text_features = heads["projection"](pooled_text(text_encoder, components.tokenizer,
+                                                        captions))
+        return contrastive_loss(image_features, text_features, heads["scale"]["log"], captions)
+
+    loss = _fit([*text_encoder.parameters(), *heads.parameters()], settings.clip_steps,
+                settings.clip_lr, settings, loss_of, "CLIP text encoder", progress)
+    text_encoder.eval()
+    return loss
+
+
 def train_text_to_image(components: ToyComponents, data: ToyTrainingSet, posterior,
                         settings: ToyTraining, generator, rng: np.random.Generator, *,
                         progress: bool = True) -> float | None:
-    """UNet, with the text encoder (all but its token embedding) if `text_encoder_lr` > 0;
-    returns the final loss."""
+    """The text-to-image UNet, the text encoder frozen; returns the final loss."""
     import torch
 
     scale = components.vae.config.scaling_factor
-    text_encoder, unet = components.text_encoder, components.unet
-    text_encoder.requires_grad_(settings.text_encoder_lr > 0)
-    text_encoder.get_input_embeddings().requires_grad_(False)
-    trained = [{"params": list(unet.parameters()), "lr": settings.unet_lr}]
-    if settings.text_encoder_lr > 0:
-        trained.append({"params": [p for p in text_encoder.parameters() if p.requires_grad],
-                        "lr": settings.text_encoder_lr})
-        text_encoder.train()
+    unet = components.unet
     unet.train()
 
     def loss_of(step):
@@ -234,12 +256,12 @@ def train_text_to_image(components: ToyComponents, data: ToyTrainingSet, posteri
         captions = draw_captions(data, indices.numpy(), rng, template_weights=TEXT2IMG_TEMPLATES,
                                  dropout=settings.caption_dropout)
         latents = _sample_latents(posterior, indices, generator, scale)
-        return _denoising_loss(unet, latents, _encode_text(components, captions), generator)
+        with torch.no_grad():
+            hidden = _encode_text(components, captions)
+        return _denoising_loss(unet, latents, hidden, generator)
 
-    loss = _fit(trained, settings.unet_steps, settings.unet_lr, settings, loss_of,
+    loss = _fit(unet.parameters(), settings.unet_steps, settings.unet_lr, settings, loss_of,
                 "text-to-image UNet", progress)
-    text_encoder.requires_grad_(True)
-    text_encoder.eval()
     unet.eval()
     return loss
 
@@ -329,12 +351,15 @@ def train_toy_sd(components: ToyComponents, settings: ToyTraining, seed: int, *,
         settings.images, height=settings.height, width=settings.width, seed=seed))
     vae_loss = _timed(log, "vae", lambda: train_vae(components.vae, data, settings, generator,
                                                       progress=progress))
+    clip_loss = _timed(log, "clip", lambda: train_text_encoder(
+        components, data, settings, generator, rng, progress=progress))
     posterior = _timed(log, "encode", lambda: encode_posteriors(components.vae, data.images))
     unet_loss = _timed(log, "text2img", lambda: train_text_to_image(
         components, data, posterior, settings, generator, rng, progress=progress))
     inpaint_unet = inpainting_unet_from(components.unet)
     inpaint_loss = _timed(log, "inpaint", lambda: train_inpainting(
         components, inpaint_unet, data, posterior, settings, generator, rng, progress=progress))
-    for phase, loss in (("vae", vae_loss), ("text2img", unet_loss), ("inpaint", inpaint_loss)):
+    for phase, loss in (("vae", vae_loss), ("clip", clip_loss), ("text2img", unet_loss),
+                       ("inpaint", inpaint_loss)):
         log[phase]["loss"] = None if loss is None else round(loss, 5)
     return inpaint_unet, log
