@@ -80,7 +80,7 @@ TOY_TRAINING = {
     "smoke": ToyTraining(images=32, height=64, width=32, batch=4, vae_batch=4, vae_steps=2,
                          clip_steps=2, clip_batch=4, unet_steps=2, inpaint_steps=2, warmup=1),
     "small": ToyTraining(images=10_000, height=64, width=32, batch=64, vae_steps=1500,
-                         unet_steps=700, inpaint_steps=250),
+                         clip_steps=500, unet_steps=900, inpaint_steps=250),
 }
 
 
