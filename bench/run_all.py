@@ -28,6 +28,8 @@ BENCHMARKS = {
     "reid_toy": ("ReID after a few CPU minutes vs random init (mAP)", None, None),
     "toy_sd_quality": ("toy SD prompt following (top / bottom / inpaint colour)", None, None),
     "adapt_toy": ("identity tokens + modality LoRA on the toy world", None, None),
+    "torture": ("crash-and-resume: generate, train and sweep killed at random, re-run", None,
+                None),
 }
 
 
@@ -55,8 +57,30 @@ def headline(name: str, result: dict) -> str:
         return "; ".join(f"{layout}: mAP {run['trained']['mAP']:.3f} vs "
                          f"{run['random_init']['mAP']:.3f}" for layout, run in
                          result["runs"].items())
+    if name == "torture":
+        return torture_headline(result)
     return json.dumps({key: value for key, value in result.items()
                        if isinstance(value, int | float)})[:200]
+
+
+def torture_headline(result: dict) -> str:
+    parts = []
+    for part, run in result["parts"].items():
+        final, kills = run["final"], run["kills"]
+        if part == "generate":
+            audit = final.get("audit", {})
+            done = (f"{kills['actor']} actor + {kills['driver_or_job']} driver kills, "
+                    f"{audit.get('committed', 0)}/{audit.get('planned', 0)} committed, "
+                    f"{len(audit.get('problems', []))} problems")
+        elif part == "train":
+            epochs = final.get("epochs") or [0]
+            done = f"{kills['driver_or_job']} kills, " + (
+                f"epochs 1..{epochs[-1]} once each" if run["ok"] else f"epochs {epochs}")
+        else:
+            done = (f"{kills['driver_or_job']} kills, {len(final.get('trials', {}))} trials, "
+                    f"{len(final.get('problems', []))} problems")
+        parts.append(f"{part}: {done} ({'ok' if run['ok'] else 'FAILED'})")
+    return f"{result['rounds']} rounds each; " + "; ".join(parts)
 
 
 def summary_table() -> list[dict]:

@@ -18,6 +18,7 @@ pipeline (DESIGN section 2):
   train/tune ReID models on real + kept synthetic data          (available)
   evaluate   the dataset's own protocol: CMC, mAP, mINP         (during train/tune)
   export     Market-1501-style folder + Parquet with image bytes (available)
+  audit      a generation folder: exactly once, whole images, no leftovers
 models:
   toy-model  the toy Stable Diffusion (text2img + inpainting), trained on the toy world
 """
@@ -323,6 +324,28 @@ def _add_generation(commands) -> None:
         command.set_defaults(run=_generation_stage)
 
 
+def _audit(args) -> int:
+    from factory.generation.audit import audit_run
+
+    audit = audit_run(Path(args.out), decode=not args.no_decode)
+    print(f"{args.out}: {audit.planned} planned, {audit.committed} committed ({audit.generated} "
+          f"written, {audit.failed} failed rows), {audit.image_files} image files, "
+          f"{audit.decoded} decoded")
+    for problem in audit.problems:
+        print(f"problem: {problem}")
+    print("ok" if audit.ok else f"{len(audit.problems)} problem(s)")
+    return 0 if audit.ok else 1
+
+
+def _add_audit(commands) -> None:
+    what = "check a generation output folder: one row per task, whole images, no leftovers"
+    audit = commands.add_parser("audit", help=what, description=what)
+    audit.add_argument("out", help="the job's output folder (holds tasks.parquet)")
+    audit.add_argument("--no-decode", action="store_true",
+                       help="check that images exist without decoding them")
+    audit.set_defaults(run=_audit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
@@ -335,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(commands)
     _add_describe(commands)
     _add_generation(commands)
+    _add_audit(commands)
     _add_adapt(commands)
     _add_export(commands)
     demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")

@@ -20,21 +20,13 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def toy_images(tmp_path_factory):
     """`toy_images(layout)`: the `images` table of a small toy world in that layout (made once)."""
-    from factory.ingest import ingest
-    from factory.toyworld.layouts import render_layout
-    from schemas.configs import ToyWorldConfig
+    from factory.generation.toy_job import toy_world_images
 
     made = {}
 
     def make(layout: str):
         if layout not in made:
-            folder = tmp_path_factory.mktemp(layout)
-            config = ToyWorldConfig(layout=layout, seed=0, train_identities=8,
-                                    test_identities=8, images_per_camera=2, workers=1)
-            root = render_layout(config, folder / layout)
-            table = folder / "images.parquet"
-            ingest(layout, root, table, progress=False)
-            made[layout] = table
+            made[layout] = toy_world_images(layout, tmp_path_factory.mktemp(layout))
         return made[layout]
 
     return make

@@ -16,13 +16,9 @@ import pytest
 from generation_inputs import toy_job
 from PIL import Image
 
+from factory.generation.audit import audit_run
 from factory.generation.generate import run_generate
-from factory.generation.manifest import (
-    GENERATED_DIR,
-    IMAGES_DIR,
-    STAGING_DIR,
-    read_manifest,
-)
+from factory.generation.manifest import GENERATED_DIR, IMAGES_DIR, read_manifest
 from factory.generation.masks import AnnotationMasks
 from factory.generation.plan import read_tasks, run_plan
 from factory.table_io import read_table, write_table
@@ -38,18 +34,12 @@ def committed_state(config):
 
 def assert_exactly_once(config):
     """One committed row per task, one decodable image per written row, nothing half-done."""
-    tasks, written, failed, files = committed_state(config)
-    assert sorted(written["task_id"].to_list() + failed["task_id"].to_list()) == \
-        sorted(tasks["task_id"].to_list())
-    assert sorted(map(str, files)) == sorted(written["path"].to_list())
-    for path in files:
-        with Image.open(path) as image:
-            image.load()
-    out = Path(config.out)
-    leftovers = [p for p in out.rglob("*") if p.name.endswith(".tmp")]
-    assert not leftovers and not any((out / STAGING_DIR).glob("*"))
+    audit = audit_run(config.out)
+    assert audit.ok, audit.problems
+    assert audit.committed == audit.planned == audit.generated + audit.failed
+    assert audit.decoded == audit.image_files == audit.generated
     # The part folder is itself a valid `generated` table, one row per task.
-    assert read_table(out / GENERATED_DIR, "generated").num_rows == written.height
+    assert read_table(Path(config.out) / GENERATED_DIR, "generated").num_rows == audit.generated
 
 
 @pytest.fixture(scope="module")
