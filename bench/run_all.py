@@ -59,6 +59,13 @@ def headline(name: str, result: dict) -> str:
                          result["runs"].items())
     if name == "torture":
         return torture_headline(result)
+    if name == "adapt_toy":
+        spread, identity = result["channel_spread"], result["identity"]
+        return (f"{result['steps']} steps: IR-code channel spread {spread['adapted_ir_code']:.0f}"
+                f" vs {spread['adapted_rgb_code']:.0f} visible (real IR {spread['real_ir']:.0f});"
+                f" identity top-1 {identity['with_token']['top1']:.2f} with the token vs "
+                f"{identity['without_token']['top1']:.2f} without (chance "
+                f"{identity['chance_top1']:.3f})")
     return json.dumps({key: value for key, value in result.items()
                        if isinstance(value, int | float)})[:200]
 
