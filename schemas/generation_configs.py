@@ -143,9 +143,13 @@ class FilterConfig(StrictModel):
     min_confidence: float | None = Field(0.5, ge=0.0, le=1.0)
     """Keep an image only if the scorer's softmax probability of its pid is at least this
     (checked where the pid is one of the scorer's classes); null: not checked."""
-    min_similarity: float | None = Field(0.5, ge=-1.0, le=1.0)
-    """Keep an image only if the cosine similarity of its feature to the mean feature of its
-    identity's real images is at least this; null: not checked."""
+    min_similarity: float | None = Field(None, ge=-1.0, le=1.0)
+    """Keep an image only if the cosine similarity of its feature to the centroid of its
+    identity's real images is at least this; null: no absolute threshold."""
+    similarity_quantile: float | None = Field(0.1, gt=0.0, lt=1.0)
+    """Calibrated similarity threshold: keep an image only if it is at least as similar to its
+    identity's centroid as this quantile of the identity's real images are (each held out of
+    the centroid); null: not calibrated. With `min_similarity` too, the stricter one holds."""
     actors: int = Field(1, ge=1)
     """Scoring actors."""
     gpus_per_actor: float = Field(0.0, ge=0.0)

@@ -14,14 +14,21 @@ import polars as pl
 import pytest
 import torch
 
-from factory.generation.filter import SUMMARY_FILE, keep_flags, run_filter, scorer_classes
+from factory.generation.filter import (
+    SUMMARY_FILE,
+    identity_references,
+    keep_flags,
+    run_filter,
+    scorer_classes,
+    similarity_threshold,
+)
 from factory.generation.manifest import GENERATED_DIR, SCORES_DIR, read_parts, write_part
-from factory.reid.models import build_model, save_checkpoint
+from factory.reid.models import build_model, load_checkpoint, save_checkpoint
 from factory.table_io import read_table
 from factory.train.data import load_training_set
 from factory.train.evaluation import extract_features
 from schemas.configs import TrainConfig
-from schemas.generation_configs import GenerationJobConfig
+from schemas.generation_configs import FilterConfig, GenerationJobConfig
 
 SIZE = (64, 32)
 
@@ -80,7 +87,7 @@ def test_keep_flags_need_every_applicable_check():
 def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, scorer, tmp_path):
     config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
     config = config.model_copy(update={"scorer": scorer, "filter": config.filter.model_copy(
-        update={"min_confidence": 0.3, "min_similarity": 0.9})})
+        update={"min_confidence": 0.3, "min_similarity": 0.9, "similarity_quantile": None})})
     assert scorer_classes(scorer) == list(range(1, 9))
     summary = run_filter(config)
     scores = pl.from_arrow(read_parts(tmp_path / SCORES_DIR, "scores", "image_id"))
@@ -95,5 +102,52 @@ def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, scorer
     assert unseen["similarity"].is_not_null().all() and unseen["kept"].all()
     assert summary["methods"] == {"dive": {"scored": 10, "kept": 6, "keep_rate": 0.6}}
     assert json.loads((tmp_path / SUMMARY_FILE).read_text())["methods"] == summary["methods"]
+    assert summary["similarity_threshold"] == 0.9
     assert run_filter(config)["scored_now"] == 0
     assert read_table(tmp_path / SCORES_DIR, "scores").num_rows == 10
+
+
+def test_held_out_similarities_leave_each_image_out_of_its_centroid(toy_images, scorer):
+    images = pl.from_arrow(read_table(toy_images("market1501"), "images"))
+    real = images.filter(pl.col("pid").is_in([1, 2, 3])).sort("image_id")
+    references = real.select("path", "pid", "modality").to_dict(as_series=False)
+    found = identity_references(scorer, references)
+    model = load_checkpoint(scorer)
+    features = extract_features(model, references["path"], references["modality"], size=SIZE,
+                                device="cpu")
+    pids = np.asarray(references["pid"])
+    expected = []
+    for pid in (1, 2, 3):
+        own = features[pids == pid]
+        centroid = own.mean(axis=0)
+        assert np.allclose(found["centroids"][pid], centroid / np.linalg.norm(centroid),
+                           atol=1e-5)
+        for index in range(len(own)):
+            rest = np.delete(own, index, axis=0).mean(axis=0)
+            expected.append(own[index] @ rest / np.linalg.norm(rest))
+    assert np.allclose(found["held_out"], expected, atol=1e-5)
+
+
+def test_similarity_threshold_takes_the_stricter_check():
+    held_out = np.linspace(0.0, 1.0, 11)
+    settings = FilterConfig(min_similarity=None, similarity_quantile=0.2)
+    assert similarity_threshold(settings, held_out) == pytest.approx(0.2)
+    both = FilterConfig(min_similarity=0.5, similarity_quantile=0.2)
+    assert similarity_threshold(both, held_out) == 0.5
+    assert similarity_threshold(FilterConfig(similarity_quantile=None), held_out) is None
+    with pytest.raises(ValueError, match="two or more real images"):
+        similarity_threshold(settings, np.zeros(0))
+
+
+def test_calibrated_filter_keeps_what_looks_like_the_real_images(ray_cluster, toy_images, toy_sd,
+                                                                  scorer, tmp_path):
+    config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
+    config = config.model_copy(update={"scorer": scorer, "filter": config.filter.model_copy(
+        update={"min_confidence": None, "min_similarity": None, "similarity_quantile": 0.1})})
+    summary = run_filter(config)
+    threshold = summary["similarity_threshold"]
+    scores = pl.from_arrow(read_parts(tmp_path / SCORES_DIR, "scores", "image_id"))
+    assert scores["kept"].to_list() == (scores["similarity"] >= threshold).to_list()
+    right = scores.filter(pl.col("image_id").str.contains("right"))
+    assert right["kept"].all()  # real images of their own identity pass their own calibration
+    assert json.loads((tmp_path / SUMMARY_FILE).read_text())["similarity_threshold"] == threshold

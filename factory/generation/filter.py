@@ -3,11 +3,15 @@
 The scorer is a ReID checkpoint trained on the real training split (`factory train`). Per image:
 - confidence: the softmax probability of the image's intended pid among the scorer's classes,
   and that pid's rank (only where the pid is a class: DLCR and DiVE keep training identities);
-- similarity: cosine similarity of the image's feature to the centroid (mean unit feature) of the
-  identity's real images, which works for identities the classifier never saw.
+- similarity: cosine similarity of the image's feature to the centroid (normalised mean unit
+  feature) of the identity's real images, which works for identities the classifier never saw.
+  Its threshold is absolute (`min_similarity`) or calibrated on the real images
+  (`similarity_quantile`: an image must look at least as much like its identity as that
+  quantile of the identity's own real images do, each held out from its centroid), since raw
+  cosines differ from scorer to scorer.
 An image is kept when every configured check that applies passes, and at least one applies.
 Scores are written per block to `<out>/scores/` and re-running skips scored images; the keep
-rate of each method goes to `<out>/filter_summary.json`.
+rate of each method and the similarity threshold used go to `<out>/filter_summary.json`.
 """
 
 import json
@@ -49,11 +53,10 @@ def keep_flags(confidence: np.ndarray, similarity: np.ndarray, *, min_confidence
     return applies & passes
 
 
-class ReidScorer:
-    """A Ray Data actor: a batch of `generated` rows -> their `scores` rows."""
+class ScorerModel:
+    """A ReID checkpoint ready to embed images: unit BN features and identity logits."""
 
-    def __init__(self, checkpoint: Path, references: dict, class_pids: list[int], *,
-                 scorer: str, min_confidence: float | None, min_similarity: float | None):
+    def __init__(self, checkpoint: Path):
         from factory.reid.augment import reid_test_transform
         from factory.reid.models import load_checkpoint, load_checkpoint_config
 
@@ -62,17 +65,8 @@ class ReidScorer:
         trained = load_checkpoint_config(checkpoint)["config"]
         self.transform = reid_test_transform((trained.get("height", 256),
                                               trained.get("width", 128)))
-        self.classes = {pid: index for index, pid in enumerate(class_pids)}
-        self.scorer, self.thresholds = scorer, (min_confidence, min_similarity)
-        # The centroid of each identity: the mean unit feature of its real images.
-        self.centroids = {}
-        if references["path"]:
-            features, _ = self._features(references["path"], references["modality"])
-            pids = np.asarray(references["pid"])
-            self.centroids = {pid: features[pids == pid].mean(axis=0) for pid in np.unique(pids)}
 
-    def _features(self, paths: list[str], modalities: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Unit BN features and identity logits of the images at `paths`."""
+    def __call__(self, paths: list[str], modalities: list[str]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         from factory.image_files import load_rgb
@@ -91,10 +85,55 @@ class ReidScorer:
                 features.append(torch.nn.functional.normalize(bn, dim=1).float().cpu().numpy())
         return np.concatenate(features), np.concatenate(logits)
 
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def identity_references(checkpoint: Path, references: dict) -> dict:
+    """What the scorer makes of the identities' real images: each identity's centroid (the
+    normalised mean of its images' unit features) and, for every real image of an identity with
+    two or more, its cosine similarity to the centroid of the identity's other images (what a
+    real image we had not seen would score: the calibration of `similarity_quantile`)."""
+    features, _ = ScorerModel(checkpoint)(references["path"], references["modality"])
+    pids = np.asarray(references["pid"])
+    centroids, held_out = {}, []
+    for pid in np.unique(pids):
+        own = features[pids == pid]
+        total = own.sum(axis=0)
+        centroids[int(pid)] = _unit(total)
+        if len(own) > 1:
+            held_out.append(np.sum(_unit(total[None] - own) * own, axis=1))
+    return {"centroids": centroids,
+            "held_out": np.concatenate(held_out) if held_out else np.zeros(0)}
+
+
+def similarity_threshold(settings, held_out: np.ndarray) -> float | None:
+    """The similarity an image needs: the stricter of `min_similarity` and the
+    `similarity_quantile` quantile of the real images' held-out similarities."""
+    thresholds = [] if settings.min_similarity is None else [settings.min_similarity]
+    if settings.similarity_quantile is not None:
+        if not len(held_out):
+            raise ValueError("filter.similarity_quantile needs identities with two or more real "
+                             "images to calibrate on; none of the job's identities has")
+        thresholds.append(float(np.quantile(held_out, settings.similarity_quantile)))
+    return max(thresholds) if thresholds else None
+
+
+class ReidScorer:
+    """A Ray Data actor: a batch of `generated` rows -> their `scores` rows."""
+
+    def __init__(self, checkpoint: Path, centroids: dict, class_pids: list[int], *,
+                 scorer: str, min_confidence: float | None, min_similarity: float | None):
+        self.model = ScorerModel(checkpoint)
+        self.centroids = centroids
+        self.classes = {pid: index for index, pid in enumerate(class_pids)}
+        self.scorer, self.thresholds = scorer, (min_confidence, min_similarity)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pydict()
         # 1. features and identity logits of the generated images
-        features, logits = self._features(rows["path"], rows["modality"])
+        features, logits = self.model(rows["path"], rows["modality"])
         # 2. softmax confidence and rank of the intended pid, where it is one of the classes
         classes = np.array([self.classes.get(pid, -1) for pid in rows["pid"]])
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -167,24 +206,32 @@ def run_filter(config: GenerationJobConfig) -> dict:
                                       columns=["image_id"]))
     pending = generated.join(scored, on="image_id", how="anti", maintain_order="left")
     start = time.perf_counter()
+    summary_file = out / SUMMARY_FILE
+    previous = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    threshold = previous.get("similarity_threshold")
     if pending.height:
+        resources = {"num_gpus": settings.gpus_per_actor, "num_cpus": settings.cpus_per_actor}
+        # Every identity of the job (not only the pending ones): a resumed filter calibrates
+        # on the same real images.
+        references = ray.get(ray.remote(identity_references).options(**resources).remote(
+            config.scorer, _references(config, generated["pid"])))
+        threshold = similarity_threshold(settings, references["held_out"])
         table = pending.to_arrow()
         blocks = [table.slice(i, settings.batch_size) for i in range(0, table.num_rows,
                                                                       settings.batch_size)]
         scorer_kwargs = {
-            "checkpoint": config.scorer, "references": _references(config, pending["pid"]),
+            "checkpoint": config.scorer, "centroids": references["centroids"],
             "class_pids": scorer_classes(config.scorer), "scorer": model_fingerprint(config.scorer),
-            "min_confidence": settings.min_confidence, "min_similarity": settings.min_similarity}
+            "min_confidence": settings.min_confidence, "min_similarity": threshold}
         ray.data.from_arrow(blocks).map_batches(
             ReidScorer, fn_constructor_kwargs=scorer_kwargs,
             compute=ray.data.ActorPoolStrategy(size=settings.actors),
-            num_gpus=settings.gpus_per_actor, num_cpus=settings.cpus_per_actor,
-            batch_size=settings.batch_size, batch_format="pyarrow",
+            batch_size=settings.batch_size, batch_format="pyarrow", **resources,
         ).write_datasink(PartSink(out / SCORES_DIR, "scores", "image_id",
                                   config.generate.manifest_rows),
                          ray_remote_args={"num_cpus": WRITE_CPUS})
     deduplicate_parts(out / SCORES_DIR, "scores", "image_id")
     summary = {"scored_now": pending.height, "seconds": round(time.perf_counter() - start, 3),
-               "methods": keep_rates(out)}
-    write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+               "similarity_threshold": threshold, "methods": keep_rates(out)}
+    write_text(summary_file, json.dumps(summary, indent=2) + "\n")
     return summary

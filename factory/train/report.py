@@ -26,7 +26,11 @@ def plot_curves(history, path: Path, *, title: str) -> Path:
         axis.set_ylabel(label)
         if label == "accuracy":
             axis.set_ylim(0, 1)
-        axis.legend()
+        if axis.lines:
+            axis.legend()
+        else:
+            axis.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center",
+                      transform=axis.transAxes, color="grey")
     figure.suptitle(title)
     return save_figure(figure, path)
 
