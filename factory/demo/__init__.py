@@ -15,7 +15,7 @@ import polars as pl
 from factory.demo.experiments import EXPERIMENTS, Experiment, Lab
 from factory.demo.figures import cmc_points, method_grid, score_histograms
 from factory.demo.report import write_report
-from factory.demo.settings import FILTER_MIN_SIMILARITY, FULL, QUICK
+from factory.demo.settings import FULL, QUICK
 from factory.demo.worlds import render_worlds, world_summary
 from factory.markdown import markdown_table
 from factory.toyworld.contact_sheet import contact_sheet
@@ -59,8 +59,7 @@ def run_demo(config: DemoConfig) -> Path:
     sections = ["## Generated images", ""]
     for experiment in experiments:
         sections += _method_section(lab, experiment, lab.worlds[worlds[experiment.method]].images)
-    histograms = score_histograms(jobs, out / "figures" / "filter_scores.png",
-                                  threshold=FILTER_MIN_SIMILARITY)
+    histograms = score_histograms(jobs, out / "figures" / "filter_scores.png")
     cmc = cmc_points(results, out / "figures" / "cmc.png")
     sheet = contact_sheet(config.seed, out / "figures" / "contact_sheet.png")
     lab.timings["whole demo"] = time.perf_counter() - started

@@ -12,14 +12,16 @@ The first seed's real-only model is also the filter's scorer.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.demo.settings import FILTER_MIN_SIMILARITY, DemoSizes
+from factory.demo.settings import FILTER_SIMILARITY_QUANTILE, DemoSizes
 from factory.demo.synthetic_set import pretrained_backbone, synthetic_images_table
 from factory.demo.worlds import SOURCE_WORLD, World
 from factory.reid.models import load_checkpoint
+from factory.table_io import read_table
 from factory.train.evaluation import evaluate_model
 from factory.train.run import train
 from schemas.configs import TrainConfig
@@ -63,13 +65,26 @@ class Experiment:
                           **metrics})
 
 
+def per_seed(lab: Lab, run) -> dict:
+    """`run(seed)` for every training seed at once (each Ray Train worker asks for one CPU, so
+    two seeds keep two cores busy); returns {seed: result}."""
+    with ThreadPoolExecutor(max_workers=len(lab.seeds)) as pool:
+        futures = {seed: pool.submit(run, seed) for seed in lab.seeds}
+        return {seed: future.result() for seed, future in futures.items()}
+
+
 def train_run(lab: Lab, name: str, images: Path, *, seed: int, **fields) -> Path:
     """Train one ReID run (Ray Train); returns its last checkpoint folder."""
     config = TrainConfig(images=images, storage_path=lab.out / "runs", name=f"{name}-seed{seed}",
                          seed=seed, **lab.sizes.reid | fields)
-    with lab.timed("reid training"):
-        checkpoint, _ = train(config)
+    checkpoint, _ = train(config)
     return checkpoint
+
+
+def train_runs(lab: Lab, name: str, images: Path, **fields) -> dict[int, Path]:
+    """`train_run` for every training seed, concurrently; returns {seed: checkpoint}."""
+    with lab.timed("reid training"):
+        return per_seed(lab, lambda seed: train_run(lab, name, images, seed=seed, **fields))
 
 
 def score(lab: Lab, checkpoint: Path, world: World, *, refine_with: Path | None = None) -> dict:
@@ -94,8 +109,8 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
         describe={"backend": "attributes", "descriptions": world.annotations,
                   "kinds": ["clothing"] if method == "dlcr" else ["caption"]},
         plan={"recipe": lab.sizes.recipe, "seed": lab.seed, **plan},
-        generate={"batch_size": 4},
-        filter={"min_confidence": None, "min_similarity": FILTER_MIN_SIMILARITY})
+        generate={"batch_size": 4, "actors": lab.sizes.generate_actors},
+        filter={"min_confidence": None, "similarity_quantile": FILTER_SIMILARITY_QUANTILE})
     with lab.timed(f"generation ({method})"):
         run_job(config)
     return job
@@ -103,18 +118,16 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
 
 def dlcr(lab: Lab) -> Experiment:
     world = lab.worlds["ltcc"]
-    real = {seed: train_run(lab, "dlcr-real", world.images, seed=seed, model="cal")
-            for seed in lab.seeds}
+    real = train_runs(lab, "dlcr-real", world.images, model="cal")
     plan = {"splits": ["train", "test"],
             "dlcr": {"targets_per_image": lab.sizes.dlcr_targets,
                      "source_roles": ["train", "query"]}}
     job = generation_job(lab, "dlcr", world, kind="inpaint", scorer=real[lab.seed], plan=plan)
     experiment = Experiment("DLCR", "ltcc", job)
+    mixed = train_runs(lab, "dlcr-synthetic", world.images, model="cal",
+                       synthetic=job / "generated", scores=job / "scores", mixing="progressive")
     for seed in lab.seeds:
-        mixed = train_run(lab, "dlcr-synthetic", world.images, seed=seed, model="cal",
-                          synthetic=job / "generated", scores=job / "scores",
-                          mixing="progressive")
-        for training, checkpoint in (("real only", real[seed]), ("real + DLCR", mixed)):
+        for training, checkpoint in (("real only", real[seed]), ("real + DLCR", mixed[seed])):
             experiment.add(training, seed, score(lab, checkpoint, world))
             experiment.add(training, seed, score(lab, checkpoint, world,
                                                  refine_with=job / "generated"),
@@ -128,8 +141,7 @@ def dive(lab: Lab) -> Experiment:
     from schemas.diffusion_configs import AdaptConfig
 
     world = lab.worlds["llcm"]
-    real = {seed: train_run(lab, "dive-real", world.images, seed=seed, model="caj")
-            for seed in lab.seeds}
+    real = train_runs(lab, "dive-real", world.images, model="caj")
     adapt = AdaptConfig(model=str(toy_sd_path(lab.toy_sd, "text2img")), images=world.images,
                         out=lab.out / "adapters" / "llcm", storage_path=lab.out / "runs",
                         name="adapt-llcm", seed=lab.seed, **lab.sizes.adapt)
@@ -139,34 +151,40 @@ def dive(lab: Lab) -> Experiment:
     job = generation_job(lab, "dive", world, kind="text2img", scorer=real[lab.seed], plan=plan,
                          adapters=adapt.out)
     experiment = Experiment("DiVE", "llcm", job)
+    mixed = train_runs(lab, "dive-synthetic", world.images, model="caj",
+                       synthetic=job / "generated", scores=job / "scores", mixing="extra_classes")
     for seed in lab.seeds:
-        mixed = train_run(lab, "dive-synthetic", world.images, seed=seed, model="caj",
-                          synthetic=job / "generated", scores=job / "scores",
-                          mixing="extra_classes")
         experiment.add("real only", seed, score(lab, real[seed], world))
-        experiment.add("real + DiVE", seed, score(lab, mixed, world))
+        experiment.add("real + DiVE", seed, score(lab, mixed[seed], world))
     return experiment
 
 
 def diffusion_reid(lab: Lab) -> Experiment:
     world, source = lab.worlds["market1501"], lab.worlds[SOURCE_WORLD]
-    scratch = {seed: train_run(lab, "diffusion-reid-scratch", world.images, seed=seed)
-               for seed in lab.seeds}
+    scratch = train_runs(lab, "diffusion-reid-scratch", world.images)
     plan = {"diffusion_reid": {"images_per_identity": lab.sizes.diffusion_reid_images}}
     job = generation_job(lab, "diffusion_reid", source, kind="img2img",
                          scorer=scratch[lab.seed], plan=plan)
     experiment = Experiment("Diffusion-ReID", "market1501", job)
     synthetic_set = synthetic_images_table(job, lab.out / "tables" / "synthetic.images.parquet",
                                            source_images=source.images)
-    for seed in lab.seeds:
+    # A PK batch needs P identities: the filter may have kept fewer synthetic ones.
+    kept_identities = read_table(synthetic_set, "images").column("pid").unique()
+    p = min(lab.sizes.reid["p"], len(kept_identities))
+
+    def pretrain_then_finetune(seed: int) -> Path:
         pretrained = train_run(lab, "diffusion-reid-pretrain", synthetic_set, seed=seed,
-                               epochs=lab.sizes.pretrain_epochs)
+                               epochs=lab.sizes.pretrain_epochs, p=p)
         backbone = pretrained_backbone(
             pretrained, lab.out / "runs" / f"diffusion-reid-backbone-seed{seed}.safetensors")
-        finetuned = train_run(lab, "diffusion-reid-finetune", world.images, seed=seed,
-                              pretrained=backbone)
+        return train_run(lab, "diffusion-reid-finetune", world.images, seed=seed,
+                         pretrained=backbone)
+
+    with lab.timed("reid training"):
+        finetuned = per_seed(lab, pretrain_then_finetune)
+    for seed in lab.seeds:
         experiment.add("real only (from scratch)", seed, score(lab, scratch[seed], world))
-        experiment.add("synthetic pre-training + real", seed, score(lab, finetuned, world))
+        experiment.add("synthetic pre-training + real", seed, score(lab, finetuned[seed], world))
     return experiment
 
 

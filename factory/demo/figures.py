@@ -1,6 +1,7 @@
 """The demo report's pictures: per-method image grids (source, generated, kept or rejected by the
 filter), filter-score histograms, and CMC points of every trained model."""
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,7 @@ from PIL import Image
 
 from factory.atomic import atomic_path
 from factory.export import written_images
+from factory.generation.filter import SUMMARY_FILE
 from factory.generation.manifest import GENERATED_DIR, SCORES_DIR
 from factory.image_files import load_rgb
 from factory.table_io import read_table
@@ -63,8 +65,9 @@ def method_grid(job: Path, images: Path, out: Path, *, rows: int = 6, columns: i
     return out
 
 
-def score_histograms(jobs: dict[str, Path], out: Path, *, threshold: float) -> Path:
-    """Similarity to the identity's real images, per method, kept and rejected stacked."""
+def score_histograms(jobs: dict[str, Path], out: Path) -> Path:
+    """Similarity to the identity's real images, per method, kept and rejected stacked, with the
+    threshold the filter used."""
     figure, axes = plt.subplots(1, len(jobs), figsize=(4 * len(jobs), 3), squeeze=False)
     for axis, (method, job) in zip(axes[0], jobs.items(), strict=True):
         scores = scored_images(job).filter(pl.col("similarity").is_not_null())
@@ -73,7 +76,10 @@ def score_histograms(jobs: dict[str, Path], out: Path, *, threshold: float) -> P
         bins = np.linspace(-1, 1, 41)
         axis.hist([kept, rejected], bins=bins, stacked=True, label=["kept", "rejected"],
                   color=[np.array(KEPT) / 255, np.array(REJECTED) / 255])
-        axis.axvline(threshold, color="black", linestyle="--", label="threshold")
+        threshold = json.loads((job / SUMMARY_FILE).read_text())["similarity_threshold"]
+        if threshold is not None:
+            axis.axvline(threshold, color="black", linestyle="--",
+                         label=f"threshold {threshold:.2f}")
         axis.set_title(f"{method}: {len(kept)}/{len(kept) + len(rejected)} kept")
         axis.set_xlabel("cosine similarity to the identity's real images")
         axis.legend()

@@ -7,9 +7,10 @@ the results table comes from the data, not from the training.
 
 from dataclasses import dataclass, field
 
-# The filter keeps an image whose ReID feature is this close (cosine) to its identity's real images
-# (no confidence threshold: Diffusion-ReID's identities are not the scorer's classes).
-FILTER_MIN_SIMILARITY = 0.5
+# The filter keeps an image at least as close (cosine of ReID features) to its identity's real
+# images as this quantile of those real images are, each held out (no confidence threshold:
+# Diffusion-ReID's identities are not the scorer's classes).
+FILTER_SIMILARITY_QUANTILE = 0.1
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class DemoSizes:
     adapt: dict
     """AdaptConfig fields of the DiVE adapt run."""
     seeds: int
-    """Training seeds per side of each comparison."""
+    """Training seeds per side of each comparison (trained concurrently)."""
+    generate_actors: int = 2
+    """Generation actors (one CPU each)."""
     source_world_seed_offset: int = 1000
     """Diffusion-ReID's synthetic identities come from a toy world of seed + this offset."""
     layouts: tuple[str, ...] = field(default=("market1501", "ltcc", "prcc", "sysu_mm01", "llcm"))
@@ -51,7 +54,7 @@ QUICK = DemoSizes(
     dlcr_targets=1, dive_images=1, diffusion_reid_images=2,
     adapt={"steps": 2, "batch_size": 2, "rank": 4, "height": 64, "width": 32,
            "checkpoint_every": 2, "report_identities": 2, "report_steps": 2},
-    seeds=1,
+    seeds=1, generate_actors=1,
 )
 FULL = DemoSizes(
     world={"train_identities": 24, "test_identities": 24, "images_per_camera": 2},
@@ -62,6 +65,6 @@ FULL = DemoSizes(
     recipe={"height": 64, "width": 32, "steps": 20, "guidance": 5.0},
     dlcr_targets=2, dive_images=4, diffusion_reid_images=8,
     adapt={"steps": 300, "batch_size": 16, "rank": 8, "height": 64, "width": 32,
-           "lr": 1e-3, "checkpoint_every": 100},
+           "lr": 1e-3, "checkpoint_every": 100, "cpus_per_worker": 2},
     seeds=2,
 )
