@@ -41,9 +41,13 @@ def _method_section(lab: Lab, experiment: Experiment, world_images: Path) -> lis
 
 def run_demo(config: DemoConfig) -> Path:
     """Run the demo into `config.out`; returns the path of its Markdown report."""
+    import ray
+
     from factory.diffusion.toy_sd import build_toy_sd
 
     started = time.perf_counter()
+    if not ray.is_initialized():  # once, before training seeds start in threads
+        ray.init()
     out = Path(config.out).resolve()
     sizes = QUICK if config.quick else FULL
     source_seed = config.seed + sizes.source_world_seed_offset

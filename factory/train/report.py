@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from factory.atomic import atomic_path, write_text  # noqa: E402
 from factory.markdown import markdown_table  # noqa: E402
@@ -15,8 +16,10 @@ CURVES = (("loss", ("id_loss", "metric_loss", "clothes_loss", "adversarial_loss"
 
 
 def plot_curves(history, path: Path, *, title: str) -> Path:
-    """Loss and rank-1/mAP against epoch, one panel each."""
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
+    """Loss and rank-1/mAP against epoch, one panel each. Made without pyplot's global figure
+    registry, so runs finishing at once in threads of one driver can each plot."""
+    figure = Figure(figsize=(10, 3.5))
+    axes = figure.subplots(1, len(CURVES))
     for axis, (label, columns) in zip(axes, CURVES, strict=True):
         for column in columns:
             if column in history and history[column].notna().any():
