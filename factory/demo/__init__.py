@@ -46,8 +46,6 @@ def run_demo(config: DemoConfig) -> Path:
     from factory.diffusion.toy_sd import build_toy_sd
 
     started = time.perf_counter()
-    if not ray.is_initialized():  # once, before training seeds start in threads
-        ray.init()
     out = Path(config.out).resolve()
     sizes = QUICK if config.quick else FULL
     source_seed = config.seed + sizes.source_world_seed_offset
@@ -56,6 +54,10 @@ def run_demo(config: DemoConfig) -> Path:
         lab.worlds.update(render_worlds(out, config.seed, sizes.world, sizes.layouts, source_seed))
     with lab.timed(f"toy Stable Diffusion ({sizes.toy_sd}; cached after the first run)"):
         build_toy_sd(lab.toy_sd, size=sizes.toy_sd, seed=config.seed)
+    # Ray starts after the build, which does not need it, and before training seeds start in
+    # threads (so that they do not race to start it).
+    if not ray.is_initialized():
+        ray.init()
     experiments = [EXPERIMENTS[method](lab) for method in config.methods]
     results = pl.DataFrame([row for experiment in experiments for row in experiment.rows])
     jobs = {experiment.method: experiment.job for experiment in experiments}
