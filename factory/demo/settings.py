@@ -65,13 +65,13 @@ QUICK = DemoSizes(
 FULL = DemoSizes(
     world={"train_identities": 24, "test_identities": 24, "images_per_camera": 2},
     toy_sd="small",
-    reid={"arch": "resnet10", "height": 64, "width": 32, "p": 8, "k": 4, "epochs": 8,
-          "lr": FROM_SCRATCH_LR, "warmup_epochs": 1, "milestones": [6], "eval_every": 8,
+    reid={"arch": "resnet10", "height": 64, "width": 32, "p": 8, "k": 4, "epochs": 7,
+          "lr": FROM_SCRATCH_LR, "warmup_epochs": 1, "milestones": [5], "eval_every": 7,
           "cal_start_epoch": 3},
-    pretrain_epochs=4,
-    recipe={"height": 64, "width": 32, "steps": 20, "guidance": 5.0},
+    pretrain_epochs=3,
+    recipe={"height": 64, "width": 32, "steps": 15, "guidance": 5.0},
     dlcr_targets=2, dive_images=4, diffusion_reid_images=8,
-    adapt={"steps": 200, "batch_size": 16, "rank": 8, "height": 64, "width": 32,
+    adapt={"steps": 150, "batch_size": 16, "rank": 8, "height": 64, "width": 32,
            "lr": 1e-3, "checkpoint_every": 100, "cpus_per_worker": 2},
     seeds=2,
 )
