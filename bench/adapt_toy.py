@@ -4,7 +4,7 @@
 
 Renders a toy SYSU-MM01 world, adapts the trained toy SD (`factory toy-model --out DIR`; at the
 size it was trained at) to the world's training identities through
-`factory.diffusion.adapt.run_adapt` (the Ray Train path of `factory adapt`), then generates with
+`factory.adapt.stage.run_adapt` (the Ray Train path of `factory adapt`), then generates with
 `load_pipeline(adapters=...)` and measures, against baselines from the same run:
 - infrared look: channel spread, the mean over pixels of max(R,G,B) - min(R,G,B) (0-255; toy IR
   images are grey, so near 0), of "a {ir code} photo of a <id_k> person" versus the rgb code,
@@ -28,12 +28,12 @@ import polars as pl
 import ray
 from PIL import Image
 
+from factory.adapt.stage import run_adapt
 from factory.atomic import write_text
-from factory.diffusion.adapt import run_adapt
 from factory.diffusion.loader import load_pipeline, model_fingerprint
-from factory.diffusion.toy_sd import MANIFEST, toy_sd_path, toy_sd_resolution
-from factory.ingest import ingest
-from factory.toyworld.layouts import render_layout
+from factory.ingest.stage import ingest
+from factory.laptop.toy_sd.build import MANIFEST, toy_sd_path, toy_sd_resolution
+from factory.laptop.toyworld.layouts import render_layout
 from schemas.configs import AdaptConfig, ToyWorldConfig
 
 WORLD = {"layout": "sysu_mm01", "train_identities": 8, "test_identities": 4,

@@ -50,10 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def make_job(args, work: Path):
     """A planned DiVE job on a toy SYSU-MM01 world with the smoke toy SD."""
     from factory.describe import run_describe
-    from factory.diffusion.toy_sd import build_toy_sd, toy_sd_path
-    from factory.generation.plan import run_plan
-    from factory.ingest import ingest
-    from factory.toyworld.layouts import render_layout
+    from factory.ingest.stage import ingest
+    from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
+    from factory.laptop.toyworld.layouts import render_layout
+    from factory.plan.stage import run_plan
     from schemas.configs import ToyWorldConfig
     from schemas.describe_config import DescribeConfig
     from schemas.generation_configs import GenerationJobConfig
@@ -108,8 +108,8 @@ def factory_run(config) -> dict:
     images per second (between the first and the last committed part)."""
     import pyarrow.parquet as pq
 
-    from factory.generation.generate import run_generate
-    from factory.generation.manifest import FAILED_DIR, GENERATED_DIR, IMAGES_DIR, part_files
+    from factory.generate.manifest import FAILED_DIR, GENERATED_DIR, IMAGES_DIR, part_files
+    from factory.generate.stage import run_generate
 
     for folder in (IMAGES_DIR, GENERATED_DIR, FAILED_DIR):
         shutil.rmtree(Path(config.out) / folder, ignore_errors=True)
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     import ray
     import torch
 
-    from factory.generation.plan import read_tasks
+    from factory.plan.stage import read_tasks
 
     work = args.work or Path(tempfile.mkdtemp(prefix="generate-bench-"))
     config = make_job(args, work)

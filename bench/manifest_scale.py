@@ -5,7 +5,7 @@ planner and of the committed-manifest reader, from 10K to 2.1M tasks, without ge
 
 Per size: an `images` table (5,000 ids at 2.1M; fewer at smaller sizes, 42 images and 3 outfits
 per id), one clothing prompt per outfit, DLCR with 10 targets per image. `plan` is
-`factory.generation.plan.run_plan` (read inputs, plan, validate, write tasks.parquet); then ~71%
+`factory.plan.stage.run_plan` (read inputs, plan, validate, write tasks.parquet); then ~71%
 of the tasks (1.5M of 2.1M) are committed as `generated` part files of 1,024 rows, as the generate
 stage writes them, and `resume` is `pending_tasks` (re-read the plan minus the committed ids).
 Each step runs in its own process, so its peak RSS is its own. Targets (DESIGN section 9,
@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from factory.atomic import write_text
-from factory.generation.manifest import GENERATED_DIR, write_part
+from factory.generate.manifest import GENERATED_DIR, write_part
 from factory.table_io import write_table
 from schemas.generation_configs import GenerationJobConfig
 
@@ -92,8 +92,8 @@ def measured(step: str, config_path: Path) -> dict:
 
 
 def run_step(step: str, config_path: Path) -> None:
-    from factory.generation.generate import pending_tasks
-    from factory.generation.plan import run_plan
+    from factory.generate.stage import pending_tasks
+    from factory.plan.stage import run_plan
 
     config = GenerationJobConfig.model_validate_json(config_path.read_text())
     start = time.perf_counter()
@@ -113,7 +113,7 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from factory.train.report import save_figure
+    from factory.report.training import save_figure
 
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     tasks = [r["tasks"] for r in results]

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from factory.atomic import write_text
-from factory.ingest import ingest
+from factory.ingest.stage import ingest
+from factory.laptop.toyworld.layouts import render_layout
 from factory.reid.models import build_model, load_checkpoint
-from factory.toyworld.layouts import render_layout
 from factory.train.evaluation import evaluate_model
 from factory.train.run import train
 from schemas.configs import ToyWorldConfig, TrainConfig

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from factory.atomic import write_text
-from factory.markdown import markdown_table
+from factory.report.markdown import markdown_table
 
 RESULTS = Path("bench/results")
 # name -> (what is compared, JSON key of the ratio, key of the target, higher is better)

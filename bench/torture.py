@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Drivers of the generate stage join the script's Ray by its GCS address (argv[1]).
 DRIVER = """import json, sys, ray
-from factory.generation.generate import run_generate
+from factory.generate.stage import run_generate
 from schemas.generation_configs import GenerationJobConfig
 ray.init(address=sys.argv[1], log_to_driver=False)
 print(json.dumps(run_generate(GenerationJobConfig.model_validate_json(sys.stdin.read()))))
@@ -173,9 +173,9 @@ def prepare_generate(work: Path, identities: int, images_per_target: int, steps:
     """A planned DiVE job on a toy SYSU-MM01 world with the smoke toy SD: small blocks, so
     commits come often, enough steps that they come over time, and two actors, so an actor
     kill leaves one working."""
-    from factory.diffusion.toy_sd import build_toy_sd
-    from factory.generation.plan import run_plan
-    from factory.generation.toy_job import toy_job, toy_world_images
+    from factory.laptop.toy_jobs import toy_job, toy_world_images
+    from factory.laptop.toy_sd.build import build_toy_sd
+    from factory.plan.stage import run_plan
 
     images = toy_world_images("sysu_mm01", work / "world", identities=identities,
                               images_per_camera=1)
@@ -222,7 +222,7 @@ def start_driver(config, address: str, log: Path) -> subprocess.Popen:
 
 
 def committed(config) -> int:
-    from factory.generation.manifest import committed_task_ids
+    from factory.generate.manifest import committed_task_ids
 
     return committed_task_ids(Path(config.out)).height
 
@@ -281,7 +281,7 @@ def generate_round(config, address: str, rng: random.Random, number: int) -> dic
 
 
 def final_generate(config, address: str) -> dict:
-    from factory.generation.audit import audit_run
+    from factory.generate.audit import audit_run
 
     log = Path(config.out).parent / "logs/final.log"
     driver = start_driver(config, address, log)
@@ -377,7 +377,7 @@ def torture_train(work: Path, *, rounds: int, seed: int, epochs: int = 20) -> di
     """Kill `factory train --smoke` `rounds` times, finish it, check its history."""
     import yaml
 
-    from factory.generation.toy_job import toy_world_images
+    from factory.laptop.toy_jobs import toy_world_images
 
     rng = random.Random(seed + SEED_OFFSETS["train"])
     images = toy_world_images("market1501", work / "world")
@@ -426,7 +426,7 @@ def torture_sweep(work: Path, *, rounds: int, seed: int, trials: int = 4,
     """Kill `factory tune` `rounds` times, finish it (Tuner.restore), check every trial."""
     import yaml
 
-    from factory.generation.toy_job import toy_world_images
+    from factory.laptop.toy_jobs import toy_world_images
 
     rng = random.Random(seed + SEED_OFFSETS["sweep"])
     images = toy_world_images("market1501", work / "world")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from factory.toyworld.render import encode_jpeg, render
-from factory.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
+from factory.laptop.toyworld.render import encode_jpeg, render
+from factory.laptop.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
 
 TARGET = 2000  # images per second on 2 CPU cores, render + JPEG encode (DESIGN section 7)
 CAMERAS = [(camera_id, "rgb") for camera_id in (1, 2, 4, 5)] + [(3, "ir"), (6, "ir")]

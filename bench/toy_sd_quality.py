@@ -20,10 +20,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from factory.atomic import write_bytes, write_text
-from factory.diffusion import prompt_following as pf
 from factory.diffusion.loader import load_pipeline
-from factory.diffusion.toy_sd import MANIFEST, build_toy_sd, toy_sd_path, toy_sd_resolution
-from factory.toyworld.render import encode_png
+from factory.laptop.toy_sd import judge as pf
+from factory.laptop.toy_sd.build import MANIFEST, build_toy_sd, toy_sd_path, toy_sd_resolution
+from factory.laptop.toyworld.render import encode_png
 
 TARGETS = {"text2img_top": 0.8, "text2img_bottom": 0.7, "inpaint_top": 0.8}
 GRID_COLUMNS = 16

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from factory.atomic import write_text
-from factory.ingest import ingest
-from factory.toyworld.layouts import render_layout
+from factory.ingest.stage import ingest
+from factory.laptop.toyworld.layouts import render_layout
 from factory.train.data import load_training_set
 from factory.train.loop import build_loader, build_reid_model, train_epoch
 from factory.train.objectives import Objective

@@ -35,7 +35,7 @@ def _toy_render(args) -> int:
     else:
         given = {key: value for key, value in overrides.items() if value is not None}
         config = make_config(ToyWorldConfig, given, source="command line")
-    from factory.toyworld.layouts import render_layout
+    from factory.laptop.toyworld.layouts import render_layout
 
     root = render_layout(config, Path(args.out), progress=True)
     print(f"wrote the toy world ({config.layout}, seed {config.seed}) to {root}")
@@ -43,7 +43,7 @@ def _toy_render(args) -> int:
 
 
 def _toy_sheet(args) -> int:
-    from factory.toyworld.contact_sheet import contact_sheet
+    from factory.laptop.toyworld.contact_sheet import contact_sheet
 
     path = contact_sheet(args.seed, Path(args.out), identities=args.identities)
     print(f"wrote {path}")
@@ -51,7 +51,7 @@ def _toy_sheet(args) -> int:
 
 
 def _ingest(args) -> int:
-    from factory.ingest import ingest, summarize
+    from factory.ingest.stage import ingest, summarize
 
     table = ingest(args.dataset, args.root, args.out, progress=True, verify=args.verify)
     print(summarize(table))
@@ -151,7 +151,7 @@ def _adapt(args) -> int:
 
     overrides = (ADAPT_SMOKE if args.smoke else {}) | parse_overrides(args.set)
     config = load_config(AdaptConfig, args.config, **overrides)
-    from factory.diffusion.adapt import run_adapt
+    from factory.adapt.stage import run_adapt
 
     adapters, report = run_adapt(config)
     print(f"adapters: {adapters.path} ({len(adapters.tokens)} identities, fingerprint "
@@ -193,7 +193,7 @@ def _add_toy(commands) -> None:
 
 
 def _toy_model(args) -> int:
-    from factory.diffusion.toy_sd import build_toy_sd, cached_hash
+    from factory.laptop.toy_sd.build import build_toy_sd, cached_hash
 
     size = "smoke" if args.smoke else "small"
     root = build_toy_sd(Path(args.out), size=size, seed=args.seed)
@@ -213,7 +213,7 @@ def _add_toy_model(commands) -> None:
 
 
 def _add_ingest(commands) -> None:
-    from factory.datasets import DATASETS
+    from factory.ingest.datasets import DATASETS
 
     ingest = commands.add_parser("ingest", help="read a dataset's own layout into an images table",
                                  description=f"datasets: {', '.join(sorted(DATASETS))}")
@@ -239,7 +239,7 @@ def _add_tables(commands) -> None:
 
 
 def _export(args) -> int:
-    from factory.export import export
+    from factory.export.stage import export
 
     summary = export(args.images, args.generated, args.scores, args.out, parquet=args.parquet,
                      progress=True)
@@ -269,7 +269,7 @@ def _describe(args) -> int:
     overrides = parse_overrides(args.set)
     fields = job.describe.model_dump() | overrides
     if args.smoke and fields["backend"] != "attributes":
-        from factory.describe.tiny_llm import smoke_settings
+        from factory.laptop.tiny_llm import smoke_settings
 
         fields |= smoke_settings(Path(job.out) / "smoke-llm") | overrides
     config = make_config(DescribeConfig, fields, source=f"{args.config} (describe)")
@@ -302,7 +302,7 @@ def _generation_stage(args) -> int:
     config = load_config(GenerationJobConfig, args.config)
     overrides = (SMOKE_OVERRIDES if args.smoke else {}) | parse_overrides(args.set)
     config = with_overrides(config, overrides, source=f"{args.config} (with --set/--smoke)")
-    from factory.generation.job import run_job
+    from factory.job import run_job
 
     summary = run_job(config, stages=(args.command,))[args.command]
     print(json.dumps(summary, indent=2, default=str))
@@ -325,7 +325,7 @@ def _add_generation(commands) -> None:
 
 
 def _audit(args) -> int:
-    from factory.generation.audit import audit_run
+    from factory.generate.audit import audit_run
 
     audit = audit_run(Path(args.out), decode=not args.no_decode)
     print(f"{args.out}: {audit.planned} planned, {audit.committed} committed ({audit.generated} "

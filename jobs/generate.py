@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from factory.cli import parse_overrides
-from factory.generation.job import STAGES, run_job, smoke_job
+from factory.job import STAGES, run_job, smoke_job
 from schemas.config_base import ConfigError, load_config
 from schemas.generation_configs import GenerationJobConfig, with_overrides
 

@@ -20,7 +20,7 @@ def ray_cluster():
 @pytest.fixture(scope="session")
 def toy_images(tmp_path_factory):
     """`toy_images(layout)`: the `images` table of a small toy world in that layout (made once)."""
-    from factory.generation.toy_job import toy_world_images
+    from factory.laptop.toy_jobs import toy_world_images
 
     made = {}
 
@@ -41,6 +41,6 @@ def toy_market(toy_images):
 @pytest.fixture(scope="session")
 def toy_sd(tmp_path_factory):
     """The smoke toy Stable Diffusion pair (`<root>/sd`, `<root>/sd-inpainting`), built once."""
-    from factory.diffusion.toy_sd import build_toy_sd
+    from factory.laptop.toy_sd.build import build_toy_sd
 
     return build_toy_sd(tmp_path_factory.mktemp("models") / "toy-sd", size="smoke", seed=0)

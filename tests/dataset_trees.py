@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from factory.datasets import DatasetError, read_dataset
-from factory.datasets.records import image_id
+from factory.ingest.datasets import DatasetError, read_dataset
+from factory.ingest.datasets.records import image_id
 from schemas.tables import IMAGES
 
 SIZE = (4, 8)  # width, height

@@ -13,9 +13,9 @@ import pytest
 from dataset_trees import market_tree, sysu_tree, write_image
 from PIL import Image
 
-from factory.datasets import DatasetError
 from factory.image_files import ImageFileError, load_rgb
-from factory.ingest import ingest
+from factory.ingest.datasets import DatasetError
+from factory.ingest.stage import ingest
 from schemas.config_base import ConfigError, load_config
 from schemas.configs import TrainConfig
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from factory.demo import run_demo
-from factory.toyworld.layouts import PLANS
+from factory.laptop.toyworld.layouts import PLANS
 from schemas.configs import DemoConfig
 
 METHODS = {"DLCR", "DiVE", "Diffusion-ReID"}

@@ -19,7 +19,7 @@ from factory.describe import run_describe
 from factory.describe.environment import DEFAULT_PYTHON
 from factory.describe.llm import _http_row, reply_schema
 from factory.describe.replies import check_caption, check_clothing
-from factory.describe.tiny_llm import SMOKE_ENGINE_KWARGS, smoke_settings
+from factory.laptop.tiny_llm import SMOKE_ENGINE_KWARGS, smoke_settings
 from factory.table_io import read_table
 from schemas.describe_config import DescribeConfig
 

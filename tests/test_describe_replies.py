@@ -11,7 +11,7 @@ from factory.describe.replies import (
     check_clothing,
     clothing_schema,
 )
-from factory.toyworld.world import make_identity, make_outfit
+from factory.laptop.toyworld.world import make_identity, make_outfit
 
 LIMITS = {"max_items": 12, "max_item_chars": 64}
 

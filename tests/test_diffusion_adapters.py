@@ -18,7 +18,7 @@ from factory.diffusion.adapters import (
     write_adapter_set,
 )
 from factory.diffusion.loader import load_pipeline, model_fingerprint
-from factory.diffusion.toy_sd import toy_sd_path
+from factory.laptop.toy_sd.build import toy_sd_path
 
 WIDTH, HEIGHT = 32, 64
 CODES = {"rgb": "visible", "ir": "infrared"}

@@ -12,7 +12,7 @@ from factory.diffusion.loader import (
     load_pipeline,
     model_fingerprint,
 )
-from factory.diffusion.toy_sd import build_toy_sd, toy_sd_path
+from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
 
 WIDTH, HEIGHT = 32, 64
 PROMPT = "a person in a red shirt"

@@ -5,11 +5,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from factory.datasets import DATASETS
 from factory.evaluate import PROTOCOLS, protocol_for
 from factory.evaluate.clothes import clothes_changing, prcc, standard, vc_clothes
 from factory.evaluate.cross_modality import llcm, regdb, single_shot_gallery, sysu_mm01
 from factory.evaluate.query_gallery import QueryGallery
+from factory.ingest.datasets import DATASETS
 from schemas.tables import IMAGES
 
 

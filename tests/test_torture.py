@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.generation.audit import audit_run
+from factory.generate.audit import audit_run
 
 
 def torture_module():

@@ -17,8 +17,8 @@ from factory.demo.figures import cmc_points, method_grid, score_histograms
 from factory.demo.report import write_report
 from factory.demo.settings import FULL, QUICK
 from factory.demo.worlds import render_worlds, world_summary
-from factory.markdown import markdown_table
-from factory.toyworld.contact_sheet import contact_sheet
+from factory.laptop.toyworld.contact_sheet import contact_sheet
+from factory.report.markdown import markdown_table
 from schemas.configs import DemoConfig
 
 GRID_LEGEND = ("Each row: a real image (grey frame), then images generated from it or for its "
@@ -26,7 +26,7 @@ GRID_LEGEND = ("Each row: a real image (grey frame), then images generated from 
 
 
 def _method_section(lab: Lab, experiment: Experiment, world_images: Path) -> list[str]:
-    from factory.generation.filter import keep_rates
+    from factory.filter.stage import keep_rates
 
     grid = method_grid(experiment.job, world_images,
                        lab.out / "figures" / f"{experiment.job.name}_grid.png")
@@ -43,7 +43,7 @@ def run_demo(config: DemoConfig) -> Path:
     """Run the demo into `config.out`; returns the path of its Markdown report."""
     import ray
 
-    from factory.diffusion.toy_sd import build_toy_sd
+    from factory.laptop.toy_sd.build import build_toy_sd
 
     started = time.perf_counter()
     out = Path(config.out).resolve()

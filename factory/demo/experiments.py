@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from factory.demo.settings import FILTER_SIMILARITY_QUANTILE, DemoSizes
-from factory.demo.synthetic_set import pretrained_backbone, synthetic_images_table
 from factory.demo.worlds import SOURCE_WORLD, World
 from factory.reid.models import load_checkpoint
 from factory.table_io import read_table
 from factory.train.evaluation import evaluate_model
+from factory.train.pretraining import pretrained_backbone, synthetic_images_table
 from factory.train.run import train
 from schemas.configs import TrainConfig
 from schemas.generation_configs import GenerationJobConfig
@@ -98,8 +98,8 @@ def score(lab: Lab, checkpoint: Path, world: World, *, refine_with: Path | None 
 def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Path,
                    plan: dict, adapters: Path | None = None) -> Path:
     """describe -> plan -> generate -> filter for `method` on `world`; returns the job folder."""
-    from factory.diffusion.toy_sd import toy_sd_path
-    from factory.generation.job import run_job
+    from factory.job import run_job
+    from factory.laptop.toy_sd.build import toy_sd_path
 
     job = lab.out / "generation" / method
     config = GenerationJobConfig(
@@ -136,8 +136,8 @@ def dlcr(lab: Lab) -> Experiment:
 
 
 def dive(lab: Lab) -> Experiment:
-    from factory.diffusion.adapt import run_adapt
-    from factory.diffusion.toy_sd import toy_sd_path
+    from factory.adapt.stage import run_adapt
+    from factory.laptop.toy_sd.build import toy_sd_path
     from schemas.diffusion_configs import AdaptConfig
 
     world = lab.worlds["llcm"]

@@ -10,12 +10,12 @@ import polars as pl
 from PIL import Image
 
 from factory.atomic import atomic_path
-from factory.export import written_images
-from factory.generation.filter import SUMMARY_FILE
-from factory.generation.manifest import GENERATED_DIR, SCORES_DIR
+from factory.export.stage import written_images
+from factory.filter.stage import SUMMARY_FILE
+from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
 from factory.image_files import load_rgb
+from factory.report.training import save_figure
 from factory.table_io import read_table
-from factory.train.report import save_figure
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from factory.atomic import write_text
-from factory.markdown import markdown_table
+from factory.report.markdown import markdown_table
 
 # The settings each method is judged on (DESIGN section 6; protocol setting names).
 HEADLINE_SETTINGS = {"DLCR": ["clothes_changing"],

@@ -23,7 +23,7 @@ class DemoSizes:
     world: dict
     """ToyWorldConfig fields of every rendered layout."""
     toy_sd: str
-    """Toy Stable Diffusion size (factory.diffusion.toy_sd.TOY_SIZES)."""
+    """Toy Stable Diffusion size (factory.laptop.toy_sd.build.TOY_SIZES)."""
     reid: dict
     """TrainConfig fields shared by every ReID run."""
     pretrain_epochs: int

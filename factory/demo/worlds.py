@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from factory.ingest import ingest, summarize
-from factory.toyworld.layouts import render_layout
+from factory.ingest.stage import ingest, summarize
+from factory.laptop.toyworld.layouts import render_layout
 from schemas.configs import ToyWorldConfig
 
 SOURCE_WORLD = "market1501_source"

@@ -3,7 +3,8 @@
 `PROTOCOLS[name](rows, embedding, **options)` scores the test rows of an `images` table (a pyarrow
 Table or a polars DataFrame) with features aligned with the rows or a distance function (see
 `factory.evaluate.query_gallery`) and returns {setting: {"rank1", "rank5", "rank10", "mAP",
-"mINP", "queries", "trials"}}. Names are those of `factory.datasets.DATASETS`, plus `standard`.
+"mINP", "queries", "trials"}}. Names are those of `factory.ingest.datasets.DATASETS`, plus
+`standard`.
 SYSU-MM01 and LLCM take `trials=` and `seed=` (their single-shot galleries).
 """
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 
 from factory.atomic import write_text
-from factory.markdown import markdown_table
+from factory.report.markdown import markdown_table
+from factory.report.training import write_train_report
 from factory.train.loop import HISTORY
-from factory.train.report import write_train_report
 from factory.train.sweep import plot_sweep, run_sweep, sweep_table
 from factory.train.trainer import fit
 from schemas.configs import SweepConfig, TrainConfig

@@ -12,7 +12,7 @@ from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
-from factory.train.report import plt, save_figure
+from factory.report.training import plt, save_figure
 from factory.train.trainer import build_trainer, resolved
 from schemas.configs import SweepConfig, TrainConfig
 

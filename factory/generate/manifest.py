@@ -1,0 +1,198 @@
+"""The output folder of generate and filter: sharded images and per-block table parts.
+
+    <out>/images/<method>/<task_id[:2]>/<task_id>.<jpg|png>   at most ~1/256 of the images each
+    <out>/generated/part-<digest>.parquet   `generated` rows of written images, one file per block
+    <out>/failed/part-<digest>.parquet      `generated` rows of failed tasks, with their `error`
+    <out>/scores/part-<digest>.parquet      `scores` rows (filter stage)
+    <out>/.staging/                         images being written (renamed into place when whole)
+
+Commit protocol: a block's images are written first (temp name, then rename), then its part file
+(temp name, then rename). A task is committed once its row is in a part file; a crash before
+that leaves an image without a row, which the next run overwrites (its path is fixed by the task
+id) or `remove_orphans` deletes. A retried block lands under the same file name when its rows are
+the same; if Ray regroups rows on a retry, `deduplicate_parts` drops the second copy, and
+readers keep one row per key in any case. A part folder is a valid table for `pq.read_table`.
+"""
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset
+from ray.data import Datasink
+
+from factory.ingest.datasets.records import image_id
+from factory.table_io import write_table
+from schemas.tables import schema_for
+
+IMAGES_DIR = "images"
+GENERATED_DIR = "generated"
+FAILED_DIR = "failed"
+SCORES_DIR = "scores"
+STAGING_DIR = ".staging"
+PART_GLOB = "part-*.parquet"
+
+
+def image_path(out: Path, method: str, task_id: str, image_format: str) -> Path:
+    """Where a task's image goes: sharded by the first two hex digits of its id."""
+    return out / IMAGES_DIR / method / task_id[:2] / f"{task_id}.{image_format}"
+
+
+def part_files(folder: Path) -> list[str]:
+    return sorted(str(path) for path in Path(folder).glob(PART_GLOB))
+
+
+def read_parts(folder: Path, table: str, key: str, *, columns: list[str] | None = None,
+               ) -> pa.Table:
+    """The rows of a part folder, one per `key` (the first file's), with `table`'s types."""
+    schema = schema_for(table)
+    paths = part_files(folder)
+    if not paths:
+        empty = schema.empty_table()
+        return empty.select(columns) if columns else empty
+    wanted = None if columns is None else list(dict.fromkeys([key, *columns]))
+    rows = pyarrow.dataset.dataset(paths, schema=schema, format="parquet").to_table(
+        columns=wanted)
+    first = pl.from_arrow(rows.column(key)).is_first_distinct()
+    rows = rows if first.all() else rows.filter(first.to_arrow())
+    return rows.select(columns) if columns else rows
+
+
+def part_name(keys: list[str]) -> str:
+    """A file name fixed by the rows it holds, so a retried block overwrites its own file."""
+    digest = hashlib.blake2b("\n".join(sorted(keys)).encode(), digest_size=12)
+    return f"part-{digest.hexdigest()}.parquet"
+
+
+def write_part(folder: Path, rows: list[dict], table: str, key: str) -> Path:
+    """Write rows as one validated part file of `table` (temp name, then rename)."""
+    path = Path(folder) / part_name([row[key] for row in rows])
+    write_table(pa.Table.from_pylist(rows, schema=schema_for(table)), path, table)
+    return path
+
+
+def deduplicate_parts(folder: Path, table: str, key: str) -> int:
+    """Rewrite the part files holding a key that an earlier file already holds, without those
+    rows, so the folder has one row per key. Returns the number of rows dropped."""
+    paths = part_files(folder)
+    if not paths:
+        return 0
+    keys = pl.scan_parquet(paths, include_file_paths="file").select(key, "file").collect()
+    repeated = keys.filter(~pl.col(key).is_first_distinct())
+    for file, group in repeated.group_by("file"):
+        rows = pyarrow.dataset.dataset(file[0], format="parquet").to_table()
+        keep = pl.from_arrow(rows.column(key)).is_in(group[key].implode()).not_()
+        if keep.any():
+            write_table(rows.filter(keep.to_arrow()), file[0], table)
+        else:
+            os.unlink(file[0])
+    return repeated.height
+
+
+def committed_task_ids(out: Path) -> pl.DataFrame:
+    """One `task_id` column: every task with a committed row, written or failed (polars reads
+    the one column of thousands of part files in parallel)."""
+    paths = part_files(out / GENERATED_DIR) + part_files(out / FAILED_DIR)
+    if not paths:
+        return pl.DataFrame(schema={"task_id": pl.String})
+    return pl.scan_parquet(paths).select("task_id").unique().collect()
+
+
+def read_manifest(out: Path, *, failed: bool = False) -> pa.Table:
+    """The committed `generated` rows of written images (or of failed tasks), one per task."""
+    return read_parts(out / (FAILED_DIR if failed else GENERATED_DIR), "generated", "task_id")
+
+
+def clear_leftovers(out: Path) -> int:
+    """Delete what a killed run leaves half-done: staged images and temporary part files. Run
+    only while no job writes to `out`. Returns the number of files removed."""
+    removed = 0
+    staging = out / STAGING_DIR
+    if staging.exists():
+        removed += sum(1 for _ in staging.iterdir())
+        shutil.rmtree(staging)
+    for folder in (GENERATED_DIR, FAILED_DIR, SCORES_DIR):
+        for temporary in (out / folder).glob(".*.tmp"):
+            temporary.unlink()
+            removed += 1
+    return removed
+
+
+def remove_orphans(out: Path, method: str) -> int:
+    """Delete images of `method` that no committed row names (left by a run killed between an
+    image and its manifest, or planned by an older config). Goes shard by shard, the committed
+    ids in polars, so memory stays flat at millions of images. Returns the number removed."""
+    root = out / IMAGES_DIR / method
+    paths = part_files(out / GENERATED_DIR)
+    if not root.is_dir():
+        return 0
+    committed = pl.DataFrame(schema={"task_id": pl.String}) if not paths else \
+        pl.scan_parquet(paths).select("task_id").collect()
+    shards = committed.with_columns(shard=pl.col("task_id").str.slice(0, 2)).partition_by(
+        "shard", as_dict=True, include_key=False)
+    removed = 0
+    for shard in os.scandir(root):
+        files = pl.DataFrame({"name": [entry.name for entry in os.scandir(shard.path)]},
+                             schema={"name": pl.String})
+        files = files.with_columns(task_id=pl.col("name").str.split(".").list.first())
+        known = shards.get((shard.name,), committed.clear())
+        for name in files.join(known, on="task_id", how="anti")["name"]:
+            os.unlink(os.path.join(shard.path, name))
+            removed += 1
+    return removed
+
+
+class PartSink(Datasink):
+    """Ray Data sink writing each write task's rows as one part file of `table` in `folder`."""
+
+    def __init__(self, folder: Path, table: str, key: str, rows_per_file: int):
+        self.folder, self.table, self.key = Path(folder), table, key
+        self.rows_per_file = rows_per_file
+
+    @property
+    def min_rows_per_write(self) -> int:
+        return self.rows_per_file
+
+    def write(self, blocks, ctx) -> int:
+        rows = [row for block in blocks for row in block.to_pylist()]
+        if rows:
+            write_part(self.folder, rows, self.table, self.key)
+        return len(rows)
+
+
+class ManifestSink(PartSink):
+    """Sink of a method's output: each block's images first, then its `generated` parts (written
+    images) and `failed` parts (tasks that made no image, with the reason)."""
+
+    def __init__(self, out: Path, image_format: str, rows_per_file: int):
+        super().__init__(Path(out) / GENERATED_DIR, "generated", "task_id", rows_per_file)
+        self.out, self.image_format = Path(out), image_format
+
+    def on_write_start(self, schema=None) -> None:
+        (self.out / STAGING_DIR).mkdir(parents=True, exist_ok=True)
+
+    def write(self, blocks, ctx) -> int:
+        written, failed = [], []
+        for block in blocks:
+            images = block.column("image").to_pylist()
+            for row, data in zip(block.drop_columns(["image"]).to_pylist(), images, strict=True):
+                path = image_path(self.out, row["method"], row["task_id"], self.image_format)
+                relative = path.relative_to(self.out).as_posix()
+                row["image_id"] = image_id(f"synthetic/{row['method']}", relative)
+                row["path"] = self._write_image(path, data) if data is not None else None
+                (written if data is not None else failed).append(row)
+        for folder, rows in ((GENERATED_DIR, written), (FAILED_DIR, failed)):
+            if rows:
+                write_part(self.out / folder, rows, "generated", "task_id")
+        return len(written) + len(failed)
+
+    def _write_image(self, path: Path, data: bytes) -> str:
+        staged = self.out / STAGING_DIR / f"{path.name}.{uuid.uuid4().hex}.tmp"
+        staged.write_bytes(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, path)
+        return str(path)

@@ -1,0 +1,11 @@
+"""Everything that exists only so a laptop (or a test) can run the factory without a GPU or a hub:
+
+- `toyworld`: the procedural pedestrian world, written in the real datasets' layouts;
+- `toy_sd`: the toy Stable Diffusion (tiny CLIP text encoder, tokenizer, VAE, UNets) trained on
+  the toy world, and `judge`, its prompt-following check;
+- `tiny_llm`: the tiny random Llama the describe stage's LLM backends smoke-test with;
+- `toy_jobs` and `smoke`: generation jobs on the toy world, and the smoke presets.
+
+No module outside this package imports it, except the demo, the command-line wiring and tests
+(`tests/test_layout.py` checks it on the import graph).
+"""

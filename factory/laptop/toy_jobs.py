@@ -1,0 +1,53 @@
+"""Small generation jobs on the toy world with the smoke toy SD, for tests and bench scripts.
+
+`toy_world_images` renders a toy world in a dataset layout and ingests it (its `images` table);
+`toy_job` turns that table into a generation job: prompts from the toy world's own descriptions
+(the describe stage's `attributes` backend, no LLM) and a tiny recipe for the smoke toy SD.
+"""
+
+from pathlib import Path
+
+import polars as pl
+
+from factory.describe.requests import find_descriptions
+from factory.describe.stage import run_describe
+from factory.ingest.stage import ingest
+from factory.laptop.toy_sd.build import toy_sd_path
+from factory.laptop.toyworld.layouts import render_layout
+from factory.table_io import read_table
+from schemas.configs import ToyWorldConfig
+from schemas.describe_config import DescribeConfig
+from schemas.generation_configs import GenerationJobConfig
+
+TINY_RECIPE = {"height": 64, "width": 32, "steps": 2}
+KINDS = {"dlcr": ["clothing", "caption"], "dive": ["caption"], "diffusion_reid": ["caption"]}
+
+
+def toy_world_images(layout: str, folder: Path, *, seed: int = 0, identities: int = 8,
+                     images_per_camera: int = 2) -> Path:
+    """Render a toy world in `layout` under `folder` and write its `images` table there;
+    returns the table's path."""
+    config = ToyWorldConfig(layout=layout, seed=seed, train_identities=identities,
+                            test_identities=identities, images_per_camera=images_per_camera,
+                            workers=1)
+    root = render_layout(config, Path(folder) / layout)
+    table = Path(folder) / "images.parquet"
+    ingest(layout, root, table, progress=False)
+    return table
+
+
+def toy_job(method: str, images: Path, toy_sd: Path, out: Path, **sections) -> GenerationJobConfig:
+    """A job of `method` on the toy world whose `images` table is at `images`, writing to `out`
+    (prompts written there once)."""
+    prompts = Path(out) / "prompts.parquet"
+    describe = DescribeConfig(kinds=KINDS[method])
+    if not prompts.exists():
+        run_describe(describe, images, prompts)
+    frame = pl.from_arrow(read_table(images, "images"))
+    annotations = find_descriptions(frame, images, None)
+    plan = {"recipe": TINY_RECIPE} | sections.pop("plan", {})
+    kind = "inpaint" if method == "dlcr" else "text2img"
+    return GenerationJobConfig(
+        method=method, images=images, prompts=prompts, out=out,
+        model=str(toy_sd_path(toy_sd, kind)), annotations=annotations if method == "dlcr" else None,
+        describe=describe, plan=plan, **sections)

@@ -1,0 +1,49 @@
+"""Synthetic data as training input: an `images` table of the kept synthetic images (to pre-train
+on synthetic identities alone, as Diffusion-ReID does) and a pre-trained backbone handed on in
+torchvision's layout (what `TrainConfig.pretrained` loads)."""
+
+from pathlib import Path
+
+import polars as pl
+from PIL import Image
+from safetensors.torch import save_file
+
+from factory.atomic import atomic_path
+from factory.export.stage import kept_synthetic, synthetic_image_rows
+from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
+from factory.reid.models import load_checkpoint
+from factory.table_io import read_table, write_table
+
+
+def synthetic_images_table(job: Path, out: Path, *, source_images: Path) -> Path:
+    """Write the `images` table of the kept images of generation job `job` to `out`."""
+    generated = pl.from_arrow(read_table(job / GENERATED_DIR, "generated"))
+    scores = pl.from_arrow(read_table(job / SCORES_DIR, "scores"))
+    kept = kept_synthetic(generated, scores, source=str(job))
+    if kept.is_empty():
+        raise ValueError(f"{job}: the filter kept no image; nothing to train on")
+    rows = synthetic_image_rows(kept, pl.from_arrow(read_table(source_images, "images")))
+    sizes = [_size(path) for path in rows["path"].to_list()]
+    rows = rows.drop("method").with_columns(
+        width=pl.Series([w for w, _ in sizes], dtype=pl.Int32),
+        height=pl.Series([h for _, h in sizes], dtype=pl.Int32))
+    write_table(rows.to_arrow(), out, "images")
+    return out
+
+
+def _size(path: str) -> tuple[int, int]:
+    with Image.open(path) as image:
+        return image.size
+
+
+def pretrained_backbone(checkpoint: Path, out: Path) -> Path:
+    """Save the backbone of a BoT checkpoint as a torchvision ResNet state dict at `out`."""
+    model = load_checkpoint(checkpoint)
+    state = {}
+    for key, value in model.state_dict().items():
+        for part in ("stem.", "body."):
+            if key.startswith(part):
+                state[key.removeprefix(part)] = value.contiguous()
+    with atomic_path(out) as temporary:
+        save_file(state, str(temporary))
+    return out
