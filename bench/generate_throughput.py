@@ -53,6 +53,7 @@ def make_job(args, work: Path):
     from factory.ingest.stage import ingest
     from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
     from factory.laptop.toyworld.layouts import render_layout
+    from factory.laptop.toyworld.writer import world_tables
     from factory.plan.stage import run_plan
     from schemas.configs import ToyWorldConfig
     from schemas.describe_config import DescribeConfig
@@ -62,7 +63,7 @@ def make_job(args, work: Path):
                                         test_identities=2, workers=1), work / "sysu_mm01")
     images = work / "images.parquet"
     ingest("sysu_mm01", root, images, progress=False)
-    describe = DescribeConfig(kinds=["caption"])
+    describe = DescribeConfig(kinds=["caption"], descriptions=world_tables(root)["descriptions"])
     run_describe(describe, images, work / "prompts.parquet")
     toy_sd = build_toy_sd(work / "toy-sd", size="smoke", progress=False)
     config = GenerationJobConfig(

@@ -58,10 +58,10 @@ def write_inputs(folder: Path, tasks: int) -> GenerationJobConfig:
         folder / "prompts.parquet", "prompts")
     (folder / "model").mkdir()
     (folder / "model" / "model_index.json").write_text('{"_class_name": "bench"}')
-    (folder / "annotations.parquet").write_bytes(b"masks")
+    (folder / "parsing_masks.parquet").write_bytes(b"masks")
     return GenerationJobConfig(
         method="dlcr", images=folder / "images.parquet", prompts=folder / "prompts.parquet",
-        out=folder / "job", model=str(folder / "model"), annotations=folder / "annotations.parquet",
+        out=folder / "job", model=str(folder / "model"), masks=folder / "parsing_masks.parquet",
         plan={"dlcr": {"targets_per_image": TARGETS}})
 
 

@@ -52,6 +52,7 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
     from factory.ingest.stage import ingest
     from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
     from factory.laptop.toyworld.layouts import render_layout
+    from factory.laptop.toyworld.writer import world_tables
     from factory.train.run import train
     from schemas.configs import ToyWorldConfig, TrainConfig
 
@@ -66,13 +67,13 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
     kind = "inpaint" if config.method == "dlcr" else "text2img"
     scorer, _ = train(TrainConfig(images=images, storage_path=out / "runs",
                                   name=f"scorer-{layout}", **SMOKE_SCORER))
-    annotations = root / "_toy" / "annotations.parquet"
+    tables = world_tables(root)
     paths = {"images": str(images), "prompts": str(out / "tables" / f"{layout}.prompts.parquet"),
              "out": str(out / "generation" / config.method),
              "model": str(toy_sd_path(toy_sd, kind)),
-             "adapters": None, "annotations": str(annotations) if kind == "inpaint" else None,
+             "adapters": None, "masks": str(tables["parsing_masks"]) if kind == "inpaint" else None,
              "parser": None, "scorer": str(scorer), "describe.backend": "attributes",
-             "describe.descriptions": str(annotations)}
+             "describe.descriptions": str(tables["descriptions"])}
     if config.method != "dlcr":
         paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels
     return with_overrides(config, SMOKE_OVERRIDES | paths, source=f"smoke job in {out}")

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from factory.methods import METHOD_NAMES
 from schemas.config_base import ConfigError, StrictModel, load_config, make_config
 from schemas.describe_config import DescribeConfig
 from schemas.diffusion_configs import AdaptConfig
@@ -68,7 +69,7 @@ class DemoConfig(StrictModel):
     """Seed of the toy world and of every later random choice."""
     quick: bool = False
     """Tiny worlds, models and runs (a few minutes), for tests and a first look."""
-    methods: list[Literal["dlcr", "dive", "diffusion_reid"]] = ["dlcr", "dive", "diffusion_reid"]
+    methods: list[Literal[METHOD_NAMES]] = list(METHOD_NAMES)
     """Generation methods to run and compare against real-only training."""
 
 

@@ -18,17 +18,17 @@ class DescribeConfig(StrictModel):
     """Describe outfits and identities: the `prompts` table the planner reads."""
 
     backend: Literal["attributes", "vllm", "http"] = "attributes"
-    """Who writes the text: `attributes` copies the dataset's own descriptions (the toy world's
-    annotations; offline), `vllm` runs an LLM on Ray Data workers through `ray.data.llm`,
+    """Who writes the text: `attributes` copies the dataset's own descriptions (its
+    `descriptions` table; offline), `vllm` runs an LLM on Ray Data workers through `ray.data.llm`,
     `http` asks any OpenAI-compatible chat-completions server."""
     kinds: list[Literal["clothing", "caption"]] = ["clothing", "caption"]
     """Prompts to make: per-outfit clothing items (DLCR) and per-identity captions (LPE)."""
     splits: list[Literal["train", "val", "test"]] = ["train"]
     """Splits of the `images` table whose outfits and identities are described."""
     descriptions: Path | None = None
-    """Per-image descriptions of the dataset (a `toy_annotations` table: identity_text,
-    outfit_text, items), standing for DLCR's per-image answers; null: the toy world's
-    `_toy/annotations.parquet` found above the images' folders."""
+    """Per-image descriptions of the dataset (a `descriptions` table: identity_text,
+    outfit_text, items), standing for DLCR's per-image answers: every backend reads them (the
+    `attributes` one copies them), so a job without them stops before any work."""
     redo_failed: bool = False
     """Ask again for keys whose row in the output table is a failed one (by default a re-run
     skips every key already in the table)."""

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from factory.methods import METHOD_NAMES
 from schemas.config_base import StrictModel
 from schemas.describe_config import DescribeConfig
 
@@ -163,7 +164,7 @@ class FilterConfig(StrictModel):
 class GenerationJobConfig(StrictModel):
     """A generation job: describe -> plan -> generate -> filter for one method."""
 
-    method: Literal["dlcr", "dive", "diffusion_reid"]
+    method: Literal[METHOD_NAMES]
     """Generation method (DESIGN section 4)."""
     images: Path
     """`images` table of the real dataset (from `factory ingest`)."""
@@ -175,11 +176,11 @@ class GenerationJobConfig(StrictModel):
     """Diffusers pipeline folder or hub id: SD-inpainting for DLCR, SD-1.5 otherwise."""
     adapters: Path | None = None
     """Identity-token + LoRA adapter folder (from adapt); null: caption prompts, no tokens."""
-    annotations: Path | None = None
-    """DLCR parser role, ground truth: a `toy_annotations` table whose parsing masks are used."""
+    masks: Path | None = None
+    """DLCR parser role, ground truth: a `parsing_masks` table (the dataset's own LIP masks)."""
     parser: str | None = None
     """DLCR parser role, a model: a transformers semantic-segmentation folder or hub id with
-    LIP/ATR label names (used when `annotations` is null)."""
+    LIP/ATR label names (used when `masks` is null)."""
     scorer: Path | None = None
     """ReID checkpoint folder (from `factory train` on the real train split) for the filter."""
     describe: DescribeConfig = DescribeConfig()
@@ -193,9 +194,9 @@ class GenerationJobConfig(StrictModel):
 
     @model_validator(mode="after")
     def _dlcr_needs_a_parser(self):
-        if self.method == "dlcr" and self.annotations is None and self.parser is None:
-            raise ValueError("method 'dlcr' needs clothes masks: set `annotations` (a "
-                             "toy_annotations table) or `parser` (a segmentation model)")
+        if self.method == "dlcr" and self.masks is None and self.parser is None:
+            raise ValueError("method 'dlcr' needs clothes masks: set `masks` (a "
+                             "parsing_masks table) or `parser` (a segmentation model)")
         return self
 
 

@@ -7,6 +7,8 @@ holds. A field's `allowed` metadata lists the values a string column may take; t
 
 import pyarrow as pa
 
+from factory.methods import METHOD_NAMES
+
 TABLE_KEY = b"reid_factory.table"
 VERSION_KEY = b"reid_factory.version"
 ALLOWED_KEY = b"allowed"
@@ -16,7 +18,6 @@ ROLES = ("train", "query", "gallery")
 MODALITIES = ("rgb", "ir")
 ORIGINS = ("real", "synthetic")
 PROMPT_KINDS = ("clothing", "caption")
-METHODS = ("dlcr", "dive", "diffusion_reid")
 
 
 def _field(name: str, type_: pa.DataType, *, nullable: bool = False, allowed=None) -> pa.Field:
@@ -56,7 +57,7 @@ PROMPTS = _schema("prompts", 1, [
 
 TASKS = _schema("tasks", 2, [
     _field("task_id", pa.string()),  # hash of every input that changes the output
-    _field("method", pa.string(), allowed=METHODS),
+    _field("method", pa.string(), allowed=METHOD_NAMES),
     _field("pid", pa.int64()),
     _field("source_image_id", pa.string(), nullable=True),  # null for text-to-image
     _field("source_path", pa.string(), nullable=True),  # the source image's file (lineage only)
@@ -74,7 +75,7 @@ GENERATED = _schema("generated", 2, [
     _field("task_id", pa.string()),
     _field("image_id", pa.string()),
     _field("path", pa.string(), nullable=True),  # null when the task failed (see `error`)
-    _field("method", pa.string(), allowed=METHODS),
+    _field("method", pa.string(), allowed=METHOD_NAMES),
     _field("pid", pa.int64()),
     _field("modality", pa.string(), allowed=MODALITIES),
     _field("outfit", pa.string(), nullable=True),
@@ -89,7 +90,7 @@ GENERATED = _schema("generated", 2, [
 
 SCORES = _schema("scores", 2, [
     _field("image_id", pa.string()),
-    _field("method", pa.string(), allowed=METHODS),
+    _field("method", pa.string(), allowed=METHOD_NAMES),
     _field("pid", pa.int64()),  # the identity the image is meant to show
     _field("scorer", pa.string()),  # fingerprint of the ReID checkpoint
     # softmax probability of the intended pid; null when the pid is not one of the scorer's classes
@@ -100,19 +101,29 @@ SCORES = _schema("scores", 2, [
     _field("kept", pa.bool_()),
 ])
 
-# Ground truth the toy world writes beside each layout (`<root>/_toy/annotations.parquet`).
-TOY_ANNOTATIONS = _schema("toy_annotations", 1, [
+# Per-image contracts a dataset may provide beside its `images` table (the toy world writes both
+# in `<root>/_toy/`). What people and clothes each image shows, in words (the describe stage's
+# `attributes` backend, and the dataset's own answer to every request):
+DESCRIPTIONS = _schema("descriptions", 1, [
     _field("image_id", pa.string()),  # the id the dataset's reader gives the image
+    _field("identity_text", pa.string()),
+    _field("outfit_text", pa.string()),
+    _field("items", pa.list_(pa.string())),  # clothing items, one phrase each
+])
+# Ground-truth human parsing (DLCR's clothes masks without a parser model).
+PARSING_MASKS = _schema("parsing_masks", 1, [
+    _field("image_id", pa.string()),
+    _field("mask_png", pa.binary()),  # parsing mask, LIP label ids, PNG-encoded
+])
+# Laptop only: the toy world's own truth about each image, to check the readers against.
+TOY_TRUTH = _schema("toy_truth", 1, [
+    _field("image_id", pa.string()),
     _field("relative_path", pa.string()),
     _field("pid", pa.int64()),
     _field("outfit", pa.string()),  # "<pid>_<outfit index>"
     _field("camera", pa.int32()),
     _field("modality", pa.string(), allowed=MODALITIES),
-    _field("identity_text", pa.string()),
-    _field("outfit_text", pa.string()),
-    _field("items", pa.list_(pa.string())),  # clothing items, one phrase each
     _field("attributes", pa.string()),  # JSON: identity and outfit attributes
-    _field("mask_png", pa.binary()),  # parsing mask, LIP label ids, PNG-encoded
 ])
 
 TABLES: dict[str, pa.Schema] = {
@@ -121,7 +132,9 @@ TABLES: dict[str, pa.Schema] = {
     "tasks": TASKS,
     "generated": GENERATED,
     "scores": SCORES,
-    "toy_annotations": TOY_ANNOTATIONS,
+    "descriptions": DESCRIPTIONS,
+    "parsing_masks": PARSING_MASKS,
+    "toy_truth": TOY_TRUTH,
 }
 
 

@@ -20,6 +20,7 @@ from factory.describe.environment import DEFAULT_PYTHON
 from factory.describe.llm import _http_row, reply_schema
 from factory.describe.replies import check_caption, check_clothing
 from factory.laptop.tiny_llm import SMOKE_ENGINE_KWARGS, smoke_settings
+from factory.laptop.toyworld.writer import world_root, world_tables
 from factory.table_io import read_table
 from schemas.describe_config import DescribeConfig
 
@@ -88,6 +89,10 @@ def vllm_server(smoke):
             server.wait()
 
 
+def _descriptions(images_path):
+    return world_tables(world_root(pl.read_parquet(images_path)["path"][0]))["descriptions"]
+
+
 def _expected_keys(images_path) -> set[tuple[str, str]]:
     train = pl.read_parquet(images_path).filter(pl.col("split") == "train")
     return ({(outfit, "clothing") for outfit in train["outfit"].unique()}
@@ -117,7 +122,8 @@ def test_vllm_backend_runs_ray_data_llm_in_the_describe_environment(toy_ltcc, tm
     out = tmp_path / "prompts.parquet"
     job = tmp_path / "job.yaml"
     job.write_text(f"method: diffusion_reid\nimages: {toy_ltcc}\nprompts: {out}\n"
-                   f"out: {tmp_path / 'job'}\nmodel: runwayml/stable-diffusion-v1-5\n")
+                   f"out: {tmp_path / 'job'}\nmodel: runwayml/stable-diffusion-v1-5\n"
+                   f"describe:\n  descriptions: {_descriptions(toy_ltcc)}\n")
     # `factory describe --smoke`: the tiny Llama on vLLM's CPU build, run by .venv-describe.
     assert main(["describe", str(job), "--set", "backend=vllm", "--smoke"]) == 0
     prompts = pl.from_arrow(read_table(out, "prompts"))
@@ -139,7 +145,7 @@ def test_vllm_backend_runs_ray_data_llm_in_the_describe_environment(toy_ltcc, tm
 def test_http_backend_asks_an_openai_compatible_server(ray_cluster, toy_ltcc, vllm_server,
                                                          smoke, tmp_path):
     config = DescribeConfig(backend="http", server_url=vllm_server, model=SERVED_NAME,
-                            max_tokens=smoke["max_tokens"])
+                            max_tokens=smoke["max_tokens"], descriptions=_descriptions(toy_ltcc))
     prompts = pl.from_arrow(run_describe(config, toy_ltcc, tmp_path / "prompts.parquet"))
     assert set(prompts.select("key", "kind").iter_rows()) == _expected_keys(toy_ltcc)
     assert set(prompts["backend"]) == {"http"} and set(prompts["model"]) == {SERVED_NAME}
@@ -153,7 +159,8 @@ def test_malformed_replies_are_retried_then_recorded_as_failed_rows(ray_cluster,
                                                                      vllm_server, tmp_path):
     # Without structured output the random model's replies are not JSON at all.
     config = DescribeConfig(backend="http", server_url=vllm_server, model=SERVED_NAME,
-                            structured_output=False, retries=1, max_tokens=48, kinds=["clothing"])
+                            structured_output=False, retries=1, max_tokens=48, kinds=["clothing"],
+                            descriptions=_descriptions(toy_ltcc))
     out = tmp_path / "prompts.parquet"
     prompts = pl.from_arrow(run_describe(config, toy_ltcc, out))
     assert set(prompts.select("key", "kind").iter_rows()) == {

@@ -19,7 +19,7 @@ from PIL import Image
 from factory.generate.audit import audit_run
 from factory.generate.manifest import GENERATED_DIR, IMAGES_DIR, read_manifest
 from factory.generate.stage import run_generate
-from factory.parsing.parser import AnnotationMasks
+from factory.parsing.parser import GroundTruthMasks
 from factory.plan.stage import read_tasks, run_plan
 from factory.table_io import read_table, write_table
 
@@ -64,7 +64,7 @@ def test_dlcr_changes_only_the_clothes(dlcr_job):
     assert_exactly_once(config)
     tasks, written, failed, _ = committed_state(config)
     assert summary["planned"] == summary["committed"] == tasks.height
-    masks = AnnotationMasks(config.annotations)
+    masks = GroundTruthMasks(config.masks)
     sources = tasks.select("task_id", "source_image_id", "source_path")
     for row in written.join(sources, on="task_id").iter_rows(named=True):
         source = np.asarray(Image.open(row["source_path"]).convert("RGB"))

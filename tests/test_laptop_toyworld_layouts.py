@@ -6,7 +6,7 @@ import pytest
 
 from factory.ingest.datasets import read_dataset
 from factory.laptop.toyworld.layouts import PLANS, render_layout
-from factory.laptop.toyworld.writer import ANNOTATIONS, MARKER
+from factory.laptop.toyworld.writer import MARKER, world_tables
 from schemas.configs import ToyWorldConfig
 
 T, S, K = 4, 4, 2  # train ids, test ids, images per camera
@@ -38,7 +38,7 @@ def rendered(request, tmp_path_factory):
     layout = request.param
     root = render_layout(config(layout), tmp_path_factory.mktemp(layout) / "root")
     images = pl.from_arrow(read_dataset(layout, root))
-    annotations = pl.from_arrow(pq.read_table(root / ANNOTATIONS))
+    annotations = pl.from_arrow(pq.read_table(world_tables(root)["toy_truth"]))
     return layout, root, images, annotations
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from factory.parsing.labels import LIP_NAMES
 from factory.parsing.parser import (
-    AnnotationMasks,
+    GroundTruthMasks,
     SegmentationParser,
     build_parser,
     check_coverage,
@@ -40,13 +40,13 @@ def test_ground_truth_masks_cover_the_clothes(toy_images, toy_sd, tmp_path):
     config = toy_job("dlcr", toy_images("ltcc"), toy_sd, tmp_path)
     images = pl.from_arrow(read_table(config.images, "images")).head(3)
     pictures = [Image.open(path).convert("RGB") for path in images["path"]]
-    parser = build_parser(config.annotations, None, "cpu")
+    parser = build_parser(config.masks, None, "cpu")
     masks = parser(pictures, images["image_id"].to_list())
     for picture, mask in zip(pictures, masks, strict=True):
         assert mask.shape == (picture.height, picture.width) and mask.dtype == bool
         assert 0.05 < mask.mean() < 0.6  # clothes: part of the person, never the background
     with pytest.raises(ValueError, match="no parsing mask for image nope"):
-        AnnotationMasks(config.annotations)(pictures[:1], ["nope"])
+        GroundTruthMasks(config.masks)(pictures[:1], ["nope"])
 
 
 def test_segmentation_model_as_parser(tmp_path):

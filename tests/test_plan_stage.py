@@ -9,13 +9,8 @@ import pytest
 from generation_inputs import toy_job
 
 from factory.diffusion.adapters import AdapterSet
-from factory.plan.stage import (
-    distinct_draws,
-    load_inputs,
-    plan_tasks,
-    read_tasks,
-    run_plan,
-)
+from factory.plan.rows import distinct_draws, load_inputs
+from factory.plan.stage import plan_tasks, read_tasks, run_plan
 from factory.table_io import read_table
 from schemas.generation_configs import GenerationJobConfig
 

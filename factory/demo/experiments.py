@@ -105,8 +105,8 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
     config = GenerationJobConfig(
         method=method, images=world.images, out=job, model=str(toy_sd_path(lab.toy_sd, kind)),
         prompts=lab.out / "tables" / f"{world.root.name}.prompts.parquet", adapters=adapters,
-        annotations=world.annotations if method == "dlcr" else None, scorer=scorer,
-        describe={"backend": "attributes", "descriptions": world.annotations,
+        masks=world.masks if method == "dlcr" else None, scorer=scorer,
+        describe={"backend": "attributes", "descriptions": world.descriptions,
                   "kinds": ["clothing"] if method == "dlcr" else ["caption"]},
         plan={"recipe": lab.sizes.recipe, "seed": lab.seed, **plan},
         generate={"batch_size": 4, "actors": lab.sizes.generate_actors},

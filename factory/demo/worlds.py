@@ -14,6 +14,7 @@ import polars as pl
 
 from factory.ingest.stage import ingest, summarize
 from factory.laptop.toyworld.layouts import render_layout
+from factory.laptop.toyworld.writer import world_tables
 from schemas.configs import ToyWorldConfig
 
 SOURCE_WORLD = "market1501_source"
@@ -27,9 +28,14 @@ class World:
     seconds: float
 
     @property
-    def annotations(self) -> Path:
-        """The toy world's ground truth (parsing masks, descriptions) beside the layout."""
-        return self.root / "_toy" / "annotations.parquet"
+    def descriptions(self) -> Path:
+        """The world's `descriptions` table (what each image shows, in words)."""
+        return world_tables(self.root)["descriptions"]
+
+    @property
+    def masks(self) -> Path:
+        """The world's `parsing_masks` table (ground-truth LIP masks)."""
+        return world_tables(self.root)["parsing_masks"]
 
 
 def render_world(out: Path, name: str, toy: ToyWorldConfig) -> World:

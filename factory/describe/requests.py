@@ -2,9 +2,9 @@
 
 DLCR's first step answers "What clothes is the person wearing?" for every training image; its
 second asks an LLM to "Extract the clothing items from the following text: {answers}" once per
-(identity, outfit). Here the per-image answers come from the dataset's own descriptions (the toy
-world's annotations, `toy_annotations` schema), so each request also knows the dataset's own
-answer, which the `attributes` backend uses directly.
+(identity, outfit). Here the per-image answers come from the dataset's own `descriptions` table
+(the toy world writes one), so each request also knows the dataset's own answer, which the
+`attributes` backend uses directly.
 """
 
 import json
@@ -17,7 +17,6 @@ import polars as pl
 from factory.table_io import read_table
 from schemas.describe_config import DescribeConfig
 
-TOY_DESCRIPTIONS = Path("_toy") / "annotations.parquet"
 EXTRACTION_PROMPT = "Extract the clothing items from the following text: {answers}"
 CAPTION_PROMPT = ("Write one short caption of this person's appearance for a text-to-image model, "
                   "from these descriptions of their photos: {descriptions}")
@@ -38,21 +37,16 @@ class Request:
     dataset_reply: str
 
 
-def find_descriptions(images: pl.DataFrame, images_path: Path,
-                      descriptions: str | os.PathLike | None) -> Path:
-    """The per-image descriptions table: the configured one, else the toy world's own file found
-    above the images' folders; a dataset without one is named in the error."""
+def check_descriptions(images: pl.DataFrame, images_path: Path,
+                       descriptions: str | os.PathLike | None) -> Path:
+    """The configured per-image descriptions table; a job without one is named in the error."""
     if descriptions is not None:
         return Path(descriptions)
-    first = Path(images["path"][0])
-    for folder in first.parents:
-        if (folder / TOY_DESCRIPTIONS).exists():
-            return folder / TOY_DESCRIPTIONS
     dataset = images["dataset"][0]
     raise FileNotFoundError(
-        f"{images_path}: dataset {dataset!r} comes with no per-image descriptions (no "
-        f"{TOY_DESCRIPTIONS} above {first.parent}); the describe stage needs a table of them "
-        "(schema toy_annotations: identity_text, outfit_text, items): set `descriptions`")
+        f"{images_path}: no per-image descriptions of dataset {dataset!r}; the describe stage "
+        "needs a `descriptions` table of them (image_id, identity_text, outfit_text, items): "
+        "set `describe.descriptions`")
 
 
 def load_described_images(images_path: Path, config: DescribeConfig) -> tuple[pl.DataFrame, Path]:
@@ -62,8 +56,8 @@ def load_described_images(images_path: Path, config: DescribeConfig) -> tuple[pl
     images = images.filter(pl.col("split").is_in(config.splits))
     if images.is_empty():
         raise ValueError(f"{images_path}: no images in splits {config.splits}")
-    source = find_descriptions(images, images_path, config.descriptions)
-    texts = pl.from_arrow(read_table(source, "toy_annotations")).select(
+    source = check_descriptions(images, images_path, config.descriptions)
+    texts = pl.from_arrow(read_table(source, "descriptions")).select(
         "image_id", "identity_text", "outfit_text", "items")
     described = images.join(texts, on="image_id", how="left")
     missing = described.filter(pl.col("identity_text").is_null())

@@ -28,7 +28,7 @@ class DlcrInpainter:
 
     def __init__(self, config: GenerationJobConfig):
         self.pipeline, self.device = job_pipeline(config, "inpaint", with_adapters=False)
-        self.parser = build_parser(config.annotations, config.parser, self.device)
+        self.parser = build_parser(config.masks, config.parser, self.device)
         self.image_format = config.generate.image_format
         self.quality = config.generate.jpeg_quality
 

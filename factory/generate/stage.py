@@ -8,7 +8,6 @@ Resume is re-plan minus committed: a killed job run again skips every task with 
 row and redoes the rest, ending with exactly one committed image (or failure row) per task.
 """
 
-import importlib
 import json
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from factory.generate.manifest import (
     deduplicate_parts,
     remove_orphans,
 )
+from factory.methods import method
 from factory.plan.stage import read_tasks
 from schemas.generation_configs import GenerationJobConfig
 
@@ -33,25 +33,9 @@ BLOCKS_PER_ACTOR = 4
 WRITE_CPUS = 0.25
 
 
-# Each method's Ray Data actor class (module, class), imported on use: they bring torch.
-METHOD_CLASSES = {
-    "dlcr": ("factory.generate.dlcr", "DlcrInpainter"),
-    "dive": ("factory.generate.dive", "DiveGenerator"),
-    "diffusion_reid": ("factory.generate.diffusion_reid", "DiffusionReidGenerator"),
-}
-
-
-def method_class(method: str):
-    """The Ray Data actor class of a method."""
-    if method not in METHOD_CLASSES:
-        raise ValueError(f"unknown method {method!r}; valid: {sorted(METHOD_CLASSES)}")
-    module, name = METHOD_CLASSES[method]
-    return getattr(importlib.import_module(module), name)
-
-
 def absolute(config: GenerationJobConfig) -> GenerationJobConfig:
     """The config with its local paths made absolute, as Ray workers may run elsewhere."""
-    update = {name: Path(value).resolve() for name in ("images", "prompts", "out", "annotations",
+    update = {name: Path(value).resolve() for name in ("images", "prompts", "out", "masks",
                                                        "adapters", "scorer")
               if (value := getattr(config, name)) is not None}
     model = config.model
@@ -118,7 +102,7 @@ def run_generate(config: GenerationJobConfig) -> dict:
         check_plan_matches(config, pending)
         dataset = ray.data.from_arrow(_blocks(pending, block_rows(settings, pending.height)))
         images = dataset.map_batches(
-            method_class(config.method), fn_constructor_kwargs={"config": config},
+            method(config.method).load_generator(), fn_constructor_kwargs={"config": config},
             compute=ray.data.ActorPoolStrategy(size=settings.actors),
             num_gpus=settings.gpus_per_actor, num_cpus=settings.cpus_per_actor,
             batch_size=settings.batch_size, batch_format="pyarrow")

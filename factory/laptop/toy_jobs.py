@@ -9,18 +9,18 @@ from pathlib import Path
 
 import polars as pl
 
-from factory.describe.requests import find_descriptions
 from factory.describe.stage import run_describe
 from factory.ingest.stage import ingest
 from factory.laptop.toy_sd.build import toy_sd_path
 from factory.laptop.toyworld.layouts import render_layout
+from factory.laptop.toyworld.writer import world_root, world_tables
+from factory.methods import METHODS
 from factory.table_io import read_table
 from schemas.configs import ToyWorldConfig
 from schemas.describe_config import DescribeConfig
 from schemas.generation_configs import GenerationJobConfig
 
 TINY_RECIPE = {"height": 64, "width": 32, "steps": 2}
-KINDS = {"dlcr": ["clothing", "caption"], "dive": ["caption"], "diffusion_reid": ["caption"]}
 
 
 def toy_world_images(layout: str, folder: Path, *, seed: int = 0, identities: int = 8,
@@ -40,14 +40,15 @@ def toy_job(method: str, images: Path, toy_sd: Path, out: Path, **sections) -> G
     """A job of `method` on the toy world whose `images` table is at `images`, writing to `out`
     (prompts written there once)."""
     prompts = Path(out) / "prompts.parquet"
-    describe = DescribeConfig(kinds=KINDS[method])
+    recipe = METHODS[method]
+    frame = pl.from_arrow(read_table(images, "images"))
+    tables = world_tables(world_root(frame["path"][0]))
+    describe = DescribeConfig(kinds=list(recipe.prompt_kinds), descriptions=tables["descriptions"])
     if not prompts.exists():
         run_describe(describe, images, prompts)
-    frame = pl.from_arrow(read_table(images, "images"))
-    annotations = find_descriptions(frame, images, None)
     plan = {"recipe": TINY_RECIPE} | sections.pop("plan", {})
-    kind = "inpaint" if method == "dlcr" else "text2img"
     return GenerationJobConfig(
         method=method, images=images, prompts=prompts, out=out,
-        model=str(toy_sd_path(toy_sd, kind)), annotations=annotations if method == "dlcr" else None,
+        model=str(toy_sd_path(toy_sd, recipe.pipeline)),
+        masks=tables["parsing_masks"] if recipe.pipeline == "inpaint" else None,
         describe=describe, plan=plan, **sections)

@@ -2,7 +2,8 @@
 
 Clothes are every parsing label except background, hat, hair, face, arms and legs. Two parsers
 fill the role:
-- `AnnotationMasks`: ground-truth LIP masks from a `toy_annotations` table (the toy world);
+- `GroundTruthMasks`: a dataset's own LIP masks, from its `parsing_masks` table (the toy world
+  writes one);
 - `SegmentationParser`: a transformers semantic-segmentation model (LIP or ATR labels, read by
   name from its config), e.g. a SegFormer fine-tuned for human parsing.
 Both return one boolean (H, W) mask per image, at the image's own size.
@@ -29,13 +30,13 @@ def check_coverage(mask: np.ndarray, image_id: str) -> np.ndarray:
     return mask
 
 
-class AnnotationMasks:
-    """Clothes masks from the PNG label maps of a `toy_annotations` table."""
+class GroundTruthMasks:
+    """Clothes masks from the PNG label maps of a `parsing_masks` table."""
 
     def __init__(self, path):
         from factory.table_io import read_table
 
-        table = read_table(path, "toy_annotations").select(["image_id", "mask_png"])
+        table = read_table(path, "parsing_masks")
         self.path = path
         self.masks = dict(zip(table["image_id"].to_pylist(), table["mask_png"].to_pylist(),
                               strict=True))
@@ -87,10 +88,10 @@ class SegmentationParser:
         return masks
 
 
-def build_parser(annotations, model: str | None, device):
-    """The parser role of a job: ground-truth masks when an annotations table is given."""
-    if annotations is not None:
-        return AnnotationMasks(annotations)
+def build_parser(masks, model: str | None, device):
+    """The parser role of a job: ground-truth masks when a `parsing_masks` table is given."""
+    if masks is not None:
+        return GroundTruthMasks(masks)
     if model is None:
-        raise ValueError("DLCR needs `annotations` or a `parser` model for its clothes masks")
+        raise ValueError("DLCR needs `masks` or a `parser` model for its clothes masks")
     return SegmentationParser(model, device)

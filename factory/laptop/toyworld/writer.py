@@ -1,4 +1,5 @@
-"""Render a planned toy dataset to disk: images in parallel, ground truth in one Parquet file.
+"""Render a planned toy dataset to disk: images in parallel, then its per-image tables
+(`descriptions`, `parsing_masks` and the laptop-only `toy_truth`) in `_toy/`.
 
 Each image is written under a temporary name and renamed, and the folder is marked complete only
 after everything is written, so an interrupted render is simply rendered again.
@@ -23,10 +24,13 @@ from factory.ingest.datasets.records import image_id
 from factory.laptop.toyworld.render import encode_jpeg, encode_png, render
 from factory.laptop.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
 from factory.table_io import write_table
+from schemas.tables import schema_for
 
 CHUNK = 256
 TOY_FOLDER = "_toy"
-ANNOTATIONS = f"{TOY_FOLDER}/annotations.parquet"
+# The per-image tables the world writes beside each layout: {table name: file}.
+TABLE_FILES = {name: f"{TOY_FOLDER}/{name}.parquet"
+               for name in ("descriptions", "parsing_masks", "toy_truth")}
 MARKER = f"{TOY_FOLDER}/complete.json"
 
 
@@ -100,8 +104,21 @@ def _chunks(plan: LayoutPlan, root: Path, seed: int, size: tuple[int, int]) -> I
         yield plan.dataset, str(root), seed, size, plan.shots[start:start + CHUNK]
 
 
+def world_tables(root: str | Path) -> dict[str, Path]:
+    """The per-image tables of the toy world rendered at `root`, by table name."""
+    return {name: Path(root) / file for name, file in TABLE_FILES.items()}
+
+
+def world_root(image_path: str | Path) -> Path:
+    """The root of the rendered toy world that holds the image at `image_path`."""
+    for folder in Path(image_path).parents:
+        if (folder / MARKER).exists():
+            return folder
+    raise FileNotFoundError(f"{image_path}: not in a rendered toy world (no {MARKER} above it)")
+
+
 def plan_fingerprint(plan: LayoutPlan, seed: int, size: tuple[int, int]) -> str:
-    digest = hashlib.sha256(json.dumps([seed, size, plan.files]).encode())
+    digest = hashlib.sha256(json.dumps([seed, size, plan.files, TABLE_FILES]).encode())
     for shot in plan.shots:
         digest.update(repr(shot).encode())
     return digest.hexdigest()[:16]
@@ -143,7 +160,9 @@ def write_plan(plan: LayoutPlan, root: Path, *, seed: int, size: tuple[int, int]
     bar.close()
     for relative_path, text in plan.files.items():
         write_text(partial / relative_path, text)
-    write_table(pa.Table.from_pylist(rows), partial / ANNOTATIONS, "toy_annotations")
+    rows = pa.Table.from_pylist(rows)
+    for name, file in TABLE_FILES.items():
+        write_table(rows.select(schema_for(name).names), partial / file, name)
     write_text(partial / MARKER, json.dumps({"dataset": plan.dataset, "fingerprint": fingerprint,
                                              "images": len(plan.shots)}, indent=2))
     if root.exists():
