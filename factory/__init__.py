@@ -1,6 +1,10 @@
 """reid-factory: synthetic person re-identification data with diffusion models, on Ray.
 
-Sub-packages by stage: `datasets` (readers -> `images` table), `toyworld` (the procedural toy
-world), `evaluate` (ranking and protocols), `reid` (models, losses, samplers), `train` (Ray Train
-and Ray Tune). Importing `factory` loads no heavy library; each command imports what it needs.
+One package per pipeline stage, in the order data flows (ARCHITECTURE.md has the graph):
+`ingest` (dataset readers -> `images`), `describe` (-> `prompts`), `adapt` (identity tokens +
+LoRA), `plan` (-> `tasks`), `generate` (-> images + `generated`), `filter` (-> `scores`), `train`
+(Ray Train / Ray Tune), `evaluate` (protocols, ranking), `export`, `report`; `job` runs describe
+to filter in a row. Model roles: `reid`, `diffusion` (loader, adapters), `parsing`. The method
+table is `methods`. Everything that exists only so a laptop can run the factory is in `laptop`;
+`demo` is the whole factory on it. Importing `factory` loads no heavy library.
 """
