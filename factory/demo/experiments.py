@@ -20,9 +20,8 @@ from pathlib import Path
 from factory.demo.settings import FILTER_SIMILARITY_QUANTILE, DemoSizes
 from factory.demo.worlds import SOURCE_WORLD, World
 from factory.reid.models import load_checkpoint
-from factory.table_io import read_table
 from factory.train.evaluation import evaluate_model
-from factory.train.pretraining import pretrained_backbone, synthetic_images_table
+from factory.train.pretraining import pretrain_then_finetune, synthetic_images_table
 from factory.train.run import train
 from schemas.configs import TrainConfig
 from schemas.generation_configs import GenerationJobConfig
@@ -73,11 +72,15 @@ def per_seed(lab: Lab, run) -> dict:
         return {seed: future.result() for seed, future in futures.items()}
 
 
+def run_config(lab: Lab, name: str, images: Path, *, seed: int, **fields) -> TrainConfig:
+    """One ReID run of the demo's size (its name carries the seed)."""
+    return TrainConfig(images=images, storage_path=lab.out / "runs", name=f"{name}-seed{seed}",
+                       seed=seed, **lab.sizes.reid | fields)
+
+
 def train_run(lab: Lab, name: str, images: Path, *, seed: int, **fields) -> Path:
     """Train one ReID run (Ray Train); returns its last checkpoint folder."""
-    config = TrainConfig(images=images, storage_path=lab.out / "runs", name=f"{name}-seed{seed}",
-                         seed=seed, **lab.sizes.reid | fields)
-    checkpoint, _ = train(config)
+    checkpoint, _ = train(run_config(lab, name, images, seed=seed, **fields))
     return checkpoint
 
 
@@ -168,20 +171,15 @@ def diffusion_reid(lab: Lab) -> Experiment:
     experiment = Experiment("Diffusion-ReID", "market1501", job)
     synthetic_set = synthetic_images_table(job, lab.out / "tables" / "synthetic.images.parquet",
                                            source_images=source.images)
-    # A PK batch needs P identities: the filter may have kept fewer synthetic ones.
-    kept_identities = read_table(synthetic_set, "images").column("pid").unique()
-    p = min(lab.sizes.reid["p"], len(kept_identities))
 
-    def pretrain_then_finetune(seed: int) -> Path:
-        pretrained = train_run(lab, "diffusion-reid-pretrain", synthetic_set, seed=seed,
-                               epochs=lab.sizes.pretrain_epochs, p=p)
-        backbone = pretrained_backbone(
-            pretrained, lab.out / "runs" / f"diffusion-reid-backbone-seed{seed}.safetensors")
-        return train_run(lab, "diffusion-reid-finetune", world.images, seed=seed,
-                         pretrained=backbone)
+    def pretrain_then_finetune_seed(seed: int) -> Path:
+        return pretrain_then_finetune(
+            run_config(lab, "diffusion-reid-pretrain", synthetic_set, seed=seed,
+                       epochs=lab.sizes.pretrain_epochs),
+            run_config(lab, "diffusion-reid-finetune", world.images, seed=seed))
 
     with lab.timed("reid training"):
-        finetuned = per_seed(lab, pretrain_then_finetune)
+        finetuned = per_seed(lab, pretrain_then_finetune_seed)
     for seed in lab.seeds:
         experiment.add("real only (from scratch)", seed, score(lab, scratch[seed], world))
         experiment.add("synthetic pre-training + real", seed, score(lab, finetuned[seed], world))

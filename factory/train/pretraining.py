@@ -1,6 +1,7 @@
 """Synthetic data as training input: an `images` table of the kept synthetic images (to pre-train
 on synthetic identities alone, as Diffusion-ReID does) and a pre-trained backbone handed on in
-torchvision's layout (what `TrainConfig.pretrained` loads)."""
+torchvision's layout (what `TrainConfig.pretrained` loads), and the pre-train-then-fine-tune
+recipe that joins them."""
 
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from factory.export.stage import kept_synthetic, synthetic_image_rows
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
 from factory.reid.models import load_checkpoint
 from factory.table_io import read_table, write_table
+from schemas.configs import TrainConfig
 
 
 def synthetic_images_table(job: Path, out: Path, *, source_images: Path) -> Path:
@@ -47,3 +49,19 @@ def pretrained_backbone(checkpoint: Path, out: Path) -> Path:
     with atomic_path(out) as temporary:
         save_file(state, str(temporary))
     return out
+
+
+def pretrain_then_finetune(pretrain: TrainConfig, finetune: TrainConfig) -> Path:
+    """Diffusion-ReID's recipe: train on the synthetic identities of `pretrain.images` alone, hand
+    the backbone on (beside the pre-training run) and fine-tune on `finetune`'s real images from
+    it; returns the fine-tuned run's last checkpoint. A PK batch needs P identities, and the filter
+    may have kept fewer synthetic ones, so P is capped at their number."""
+    from factory.train.run import train
+
+    identities = len(read_table(pretrain.images, "images").column("pid").unique())
+    pretrain = pretrain.model_copy(update={"p": min(pretrain.p, identities)})
+    pretrained, _ = train(pretrain)
+    backbone = pretrained_backbone(
+        pretrained, Path(pretrain.storage_path) / f"{pretrain.name}-backbone.safetensors")
+    finetuned, _ = train(finetune.model_copy(update={"pretrained": backbone}))
+    return finetuned
