@@ -1,21 +1,13 @@
-"""A whole generation job: describe -> plan -> generate -> filter (DESIGN section 2).
+"""A whole generation job: describe -> plan -> generate -> filter (ARCHITECTURE.md).
 
 `run_job(config)` runs the stages in order; each one skips what is already committed, so a killed
-job run again picks up where it stopped. `smoke_job(config, out)` turns any job config into one
-on the toy world with the smoke models: it renders the toy world in the method's layout, builds
-the smoke toy SD and trains a smoke ReID scorer (Ray Train), all under `out`.
+job run again picks up where it stopped (`factory.laptop.smoke.smoke_job` makes any job one on
+the toy world with the smoke models).
 """
 
-from pathlib import Path
-
-from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
+from schemas.generation_configs import GenerationJobConfig
 
 STAGES = ("describe", "plan", "generate", "filter")
-# The toy layout each method runs on in a smoke job.
-SMOKE_LAYOUTS = {"dlcr": "ltcc", "dive": "sysu_mm01", "diffusion_reid": "market1501"}
-# A ReID scorer in a minute of CPU (TrainConfig fields).
-SMOKE_SCORER = {"arch": "resnet10", "height": 64, "width": 32, "epochs": 2, "p": 4, "k": 2,
-                "max_steps_per_epoch": 2, "warmup_epochs": 0}
 
 
 def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> dict:
@@ -45,35 +37,3 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> di
 
         summary["filter"] = run_filter(config)
     return summary
-
-
-def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
-    """The job of `config` made on the toy world with smoke models, everything under `out`."""
-    from factory.ingest.stage import ingest
-    from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
-    from factory.laptop.toyworld.layouts import render_layout
-    from factory.laptop.toyworld.writer import world_tables
-    from factory.train.run import train
-    from schemas.configs import ToyWorldConfig, TrainConfig
-
-    out = Path(out).resolve()
-    layout = SMOKE_LAYOUTS[config.method]
-    root = render_layout(ToyWorldConfig(layout=layout, train_identities=6, test_identities=4,
-                                        workers=1), out / "data" / layout, progress=True)
-    images = out / "tables" / f"{layout}.images.parquet"
-    if not images.exists():
-        ingest(layout, root, images, progress=False)
-    toy_sd = build_toy_sd(out / "models" / "toy-sd", size="smoke")
-    kind = "inpaint" if config.method == "dlcr" else "text2img"
-    scorer, _ = train(TrainConfig(images=images, storage_path=out / "runs",
-                                  name=f"scorer-{layout}", **SMOKE_SCORER))
-    tables = world_tables(root)
-    paths = {"images": str(images), "prompts": str(out / "tables" / f"{layout}.prompts.parquet"),
-             "out": str(out / "generation" / config.method),
-             "model": str(toy_sd_path(toy_sd, kind)),
-             "adapters": None, "masks": str(tables["parsing_masks"]) if kind == "inpaint" else None,
-             "parser": None, "scorer": str(scorer), "describe.backend": "attributes",
-             "describe.descriptions": str(tables["descriptions"])}
-    if config.method != "dlcr":
-        paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels
-    return with_overrides(config, SMOKE_OVERRIDES | paths, source=f"smoke job in {out}")

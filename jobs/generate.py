@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 from factory.cli import parse_overrides
-from factory.job import STAGES, run_job, smoke_job
+from factory.job import STAGES, run_job
+from factory.laptop.smoke import smoke_job
+from factory.methods import METHODS
 from schemas.config_base import ConfigError, load_config
 from schemas.generation_configs import GenerationJobConfig, with_overrides
 
-TOY_CONFIGS = [Path(__file__).parent / "configs" / f"{method}_toy.yaml"
-               for method in ("dlcr", "dive", "diffusion_reid")]
+TOY_CONFIGS = [Path(__file__).parent.parent / method.toy_config for method in METHODS.values()]
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,48 @@
+"""Smoke jobs: any generation job made on the toy world with the smoke models.
+
+`smoke_job(config, out)` renders the toy world in the method's toy layout (`factory.methods`),
+builds the smoke toy SD and trains a smoke ReID scorer (Ray Train), all under `out`, and points
+the job at them with the tiny recipe of `SMOKE_OVERRIDES`.
+"""
+
+from pathlib import Path
+
+from factory.methods import method
+from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
+
+# A ReID scorer in a minute of CPU (TrainConfig fields).
+SMOKE_SCORER = {"arch": "resnet10", "height": 64, "width": 32, "epochs": 2, "p": 4, "k": 2,
+                "max_steps_per_epoch": 2, "warmup_epochs": 0}
+
+
+def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
+    """The job of `config` made on the toy world with smoke models, everything under `out`."""
+    from factory.ingest.stage import ingest
+    from factory.laptop.toy_sd.build import build_toy_sd, toy_sd_path
+    from factory.laptop.toyworld.layouts import render_layout
+    from factory.laptop.toyworld.writer import world_tables
+    from factory.train.run import train
+    from schemas.configs import ToyWorldConfig, TrainConfig
+
+    out = Path(out).resolve()
+    recipe = method(config.method)
+    layout = recipe.toy_layout
+    root = render_layout(ToyWorldConfig(layout=layout, train_identities=6, test_identities=4,
+                                        workers=1), out / "data" / layout, progress=True)
+    images = out / "tables" / f"{layout}.images.parquet"
+    if not images.exists():
+        ingest(layout, root, images, progress=False)
+    toy_sd = build_toy_sd(out / "models" / "toy-sd", size="smoke")
+    kind = recipe.pipeline
+    scorer, _ = train(TrainConfig(images=images, storage_path=out / "runs",
+                                  name=f"scorer-{layout}", **SMOKE_SCORER))
+    tables = world_tables(root)
+    paths = {"images": str(images), "prompts": str(out / "tables" / f"{layout}.prompts.parquet"),
+             "out": str(out / "generation" / config.method),
+             "model": str(toy_sd_path(toy_sd, kind)),
+             "adapters": None, "masks": str(tables["parsing_masks"]) if kind == "inpaint" else None,
+             "parser": None, "scorer": str(scorer), "describe.backend": "attributes",
+             "describe.descriptions": str(tables["descriptions"])}
+    if config.method != "dlcr":
+        paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels
+    return with_overrides(config, SMOKE_OVERRIDES | paths, source=f"smoke job in {out}")
