@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The describe stage's own environment (vLLM's CPU build pins its own torch; DESIGN section 5).
+# The describe stage's own environment (vLLM's CPU build pins its own torch; ARCHITECTURE.md).
 DESCRIBE_VENV ?= .venv-describe
 DESCRIBE_STAMP := $(DESCRIBE_VENV)/.installed
 

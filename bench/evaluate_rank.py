@@ -4,7 +4,7 @@ Market-1501's test split: 3,368 queries of 750 ids by 6 cameras against 15,913 g
 (13,115 of the same 750 ids plus 2,798 distractors of pid 0; the 3,819 junk images of pid -1 are
 dropped by the reader). Features are random: a per-id centre plus noise, so ranks are realistic.
 Both paths must give the same CMC, mAP and mINP (to 1e-9); the JSON reports the speed-up
-(DESIGN section 9 asks for >= 20x). The loop may be timed on the first `--loop-queries` queries
+(ARCHITECTURE.md asks for >= 20x). The loop may be timed on the first `--loop-queries` queries
 and extrapolated linearly (queries are independent); the JSON says so.
 
     python bench/evaluate_rank.py --out bench/results/evaluate_rank.json

@@ -12,7 +12,7 @@ each manifest part is committed), so one-off costs (a worker process, imports, p
 are not counted; the JSON also gives the end-to-end times. The factory writes on another core
 while its actor generates (as on a GPU node); the bare loop saves in between batches. Sides
 alternate over `--repeats` rounds and the best of each counts (the machine may be shared).
-DESIGN section 9 asks for a ratio of at least 0.95.
+ARCHITECTURE.md asks for a ratio of at least 0.95.
 
     python bench/generate_throughput.py --out bench/results/generate_throughput.json
 """

@@ -8,7 +8,7 @@ per id), one clothing prompt per outfit, DLCR with 10 targets per image. `plan` 
 `factory.plan.stage.run_plan` (read inputs, plan, validate, write tasks.parquet); then ~71%
 of the tasks (1.5M of 2.1M) are committed as `generated` part files of 1,024 rows, as the generate
 stage writes them, and `resume` is `pending_tasks` (re-read the plan minus the committed ids).
-Each step runs in its own process, so its peak RSS is its own. Targets (DESIGN section 9,
+Each step runs in its own process, so its peak RSS is its own. Targets (ARCHITECTURE.md,
 issue 7): under 10 s and 2 GB at 2.1M on 2 cores. Writes JSON and a PNG of both against size.
 """
 

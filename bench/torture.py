@@ -1,6 +1,6 @@
 """Crash-and-resume torture: kill the generate stage, a ReID training run and a Tune sweep at
 seeded random moments, re-run, repeat; one last uninterrupted run must then leave exactly-once
-results (DESIGN section 8: "killing any worker or the job at any moment and re-running must end
+results (ARCHITECTURE.md: "killing any worker or the job at any moment and re-running must end
 with exactly one committed image per task").
 
     python bench/torture.py --what all --rounds 10 --seed 0 --out bench/results/torture.json

@@ -18,7 +18,7 @@ import numpy as np
 from factory.laptop.toyworld.render import encode_jpeg, render
 from factory.laptop.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
 
-TARGET = 2000  # images per second on 2 CPU cores, render + JPEG encode (DESIGN section 7)
+TARGET = 2000  # images per second on 2 CPU cores, render + JPEG encode (ARCHITECTURE.md)
 CAMERAS = [(camera_id, "rgb") for camera_id in (1, 2, 4, 5)] + [(3, "ir"), (6, "ir")]
 OUTFITS, FRAMES = 2, 4
 _random_arrays: np.ndarray | None = None

@@ -6,7 +6,7 @@ same epoch in a plain PyTorch loop, on the same model, data, sampler and batch s
 Both sides call `factory.train.loop.train_epoch` with the pieces `train_loop_per_worker` builds;
 the plain side runs it in this process, the Ray side through `factory.train.run.train` (one
 worker holding every CPU, as the plain process has). Images/s of each epoch after the first
-(warm-up) are compared: target ratio >= 0.9 (DESIGN section 9). The plain loop runs before and
+(warm-up) are compared: target ratio >= 0.9 (ARCHITECTURE.md). The plain loop runs before and
 after Ray (A-B-A), so a machine that gets busier or quieter during the run biases neither side.
 Start-up and data-loading time under Ray is reported apart.
 """

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 STAGES = """\
-pipeline (DESIGN section 2):
+pipeline (ARCHITECTURE.md):
   ingest     dataset on disk -> images table                    (available)
   describe   clothing items / identity captions -> prompts      (available)
   adapt      identity tokens + modality LoRA (Ray Train)        (available)

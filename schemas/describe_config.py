@@ -1,7 +1,7 @@
 """Configuration of the describe stage: clothing items (DLCR) and identity captions (LPE).
 
 The stage turns an `images` table into a `prompts` table. Its LLM backends run in the describe
-stage's own environment (DESIGN section 5); the `attributes` backend needs no model at all.
+stage's own environment (ARCHITECTURE.md); the `attributes` backend needs no model at all.
 """
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Configuration of a generation job: describe -> plan -> generate -> filter (DESIGN sections 2-4).
+"""Configuration of a generation job: describe -> plan -> generate -> filter (ARCHITECTURE.md).
 
 One `GenerationJobConfig` names the method, the input tables, the output folder and the models;
 its sections configure each stage. Everything that changes a generated image (the recipe, the
@@ -165,7 +165,7 @@ class GenerationJobConfig(StrictModel):
     """A generation job: describe -> plan -> generate -> filter for one method."""
 
     method: Literal[METHOD_NAMES]
-    """Generation method (DESIGN section 4)."""
+    """Generation method (ARCHITECTURE.md)."""
     images: Path
     """`images` table of the real dataset (from `factory ingest`)."""
     prompts: Path

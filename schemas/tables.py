@@ -1,4 +1,4 @@
-"""Arrow schemas of the tables the stages exchange (DESIGN section 3).
+"""Arrow schemas of the tables the stages exchange (ARCHITECTURE.md).
 
 Each schema carries its table name and version in its metadata, so a Parquet file says what it
 holds. A field's `allowed` metadata lists the values a string column may take; the validator

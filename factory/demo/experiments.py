@@ -1,7 +1,7 @@
 """The demo's three experiments: does each method's synthetic data make ReID better?
 
 Every comparison trains the same model with the same budget and seeds on both sides and scores it
-with the method's own protocol (DESIGN sections 4 and 6):
+with the method's own protocol (ARCHITECTURE.md):
 - DLCR on toy LTCC: CAL on real images vs real + DLCR outfit changes (progressive schedule),
   clothes-changing rank-1/mAP, each with and without test-time prediction refinement;
 - DiVE on toy LLCM: CAJ on real vs real + DiVE images (identity token + modality LoRA),

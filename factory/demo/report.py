@@ -9,7 +9,7 @@ import polars as pl
 from factory.atomic import write_text
 from factory.report.markdown import markdown_table
 
-# The settings each method is judged on (DESIGN section 6; protocol setting names).
+# The settings each method is judged on (ARCHITECTURE.md; protocol setting names).
 HEADLINE_SETTINGS = {"DLCR": ["clothes_changing"],
                      "DiVE": ["visible_to_infrared", "infrared_to_visible"],
                      "Diffusion-ReID": ["standard"]}

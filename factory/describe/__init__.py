@@ -1,4 +1,4 @@
-"""The describe stage (DESIGN sections 2 and 4): clothing items per outfit (DLCR) and a caption per
+"""The describe stage (ARCHITECTURE.md): clothing items per outfit (DLCR) and a caption per
 identity (Diffusion-ReID's LPE), written to the `prompts` table.
 
 Entry point: `run_describe(config, images_table, out_prompts_table)`. Backends: `attributes` (the

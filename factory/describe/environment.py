@@ -1,4 +1,4 @@
-"""The describe stage's own Python environment (DESIGN section 5).
+"""The describe stage's own Python environment (ARCHITECTURE.md).
 
 vLLM's CPU build pins its own torch, so on a laptop the LLM backends run in a second virtual
 environment (`make describe-env` makes `.venv-describe`). The tables are the interface: the

@@ -55,7 +55,7 @@ def llcm(rows, embedding, *, trials: int = TRIALS, seed: int = 0) -> dict:
     Gallery images of the query's pid and camera are dropped (`eval_llcm`; LLCM numbers its
     visible and near-infrared cameras alike). Note: DEEN's `test.py` in its visible-to-infrared
     mode passes the matrices transposed (single-shot infrared images as queries); here visible
-    queries always search the single-shot infrared gallery, as DESIGN section 6 states.
+    queries always search the single-shot infrared gallery, as ARCHITECTURE.md states.
     """
     data = QueryGallery(rows, embedding)
     modality = data.column("modality")

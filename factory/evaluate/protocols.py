@@ -1,4 +1,4 @@
-"""Evaluation protocols by dataset name (DESIGN section 6).
+"""Evaluation protocols by dataset name (ARCHITECTURE.md).
 
 `PROTOCOLS[name](rows, embedding, **options)` scores the test rows of an `images` table (a pyarrow
 Table or a polars DataFrame) with features aligned with the rows or a distance function (see

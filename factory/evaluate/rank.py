@@ -1,6 +1,6 @@
 """Rank metrics of person re-identification: CMC, mAP and mINP, vectorised over queries.
 
-Conventions (torchreid's and fast-reid's, DESIGN section 6):
+Conventions (torchreid's and fast-reid's, ARCHITECTURE.md):
 - a gallery item is *junk* for a query when the protocol drops it (the standard rule: same pid AND
   same camera); junk items are removed from the query's ranking before anything is counted;
 - a *hit* is a gallery item that is not junk and has the query's pid; a query with no hit is left

@@ -1,5 +1,5 @@
 """DLCR test-time prediction refinement (Siddiqui et al., "DLCR: A Generative Data Expansion
-Framework via Diffusion for Clothes-Changing Person Re-ID", arXiv 2411.07205; DESIGN 4, step 5).
+Framework via Diffusion for Clothes-Changing Person Re-ID", arXiv 2411.07205, its step 5).
 
 Each query q_0 also comes in versions q_1..q_N: DLCR's generated clothes changes of the query
 image (N = 4 in the paper). With s_i(g) = 1 + cos(q_i, g) and T_i the top-K gallery images of
@@ -10,7 +10,7 @@ version i (K = 5):
 and each gallery image g in T_0 gets max(A(pid(g)), s_0(g)); the others keep s_0(g). Versions
 that agree on a pid thus lift its T_0 images above the rest of the top K.
 The DLCR repository (CroitoruAlin/dlcr) was not available to check against; this follows the
-paper as DESIGN records it. T_i is taken over the whole gallery given, before a protocol drops its
+paper describes it. T_i is taken over the whole gallery given, before a protocol drops its
 junk images, as a refinement of the similarity matrix that the protocol then scores.
 """
 

@@ -1,4 +1,4 @@
-"""The filter stage: a ReID model's verdict on every generated image (DESIGN sections 2 and 4).
+"""The filter stage: a ReID model's verdict on every generated image (ARCHITECTURE.md).
 
 The scorer is a ReID checkpoint trained on the real training split (`factory train`). Per image:
 - confidence: the softmax probability of the image's intended pid among the scorer's classes,

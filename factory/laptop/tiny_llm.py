@@ -1,6 +1,6 @@
 """A tiny randomly initialised Llama chat model, built locally: the describe stage's smoke LLM.
 
-It stands in for Llama-2-7b-chat on laptops and in tests (DESIGN section 5): the same
+It stands in for Llama-2-7b-chat on laptops and in tests (ARCHITECTURE.md): the same
 architecture, a Llama-2 chat template and a byte-level BPE tokenizer trained on a fixed corpus, so
 vLLM's CPU build and any OpenAI-compatible server load it like the real model. Its replies are
 noise; under structured output they still fit the JSON schema. Nothing is downloaded, and the

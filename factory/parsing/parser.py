@@ -1,4 +1,4 @@
-"""DLCR's parser role: a clothes mask per source image (DESIGN 4, DLCR step 2).
+"""DLCR's parser role: a clothes mask per source image (ARCHITECTURE.md, DLCR step 2).
 
 Clothes are every parsing label except background, hat, hair, face, arms and legs. Two parsers
 fill the role:

@@ -1,1 +1,1 @@
-"""ReID training on Ray Train and sweeps on Ray Tune (DESIGN sections 2 and 4)."""
+"""ReID training on Ray Train and sweeps on Ray Tune (ARCHITECTURE.md)."""

@@ -1,6 +1,6 @@
 """The training set of a ReID run: real images plus kept synthetic ones, as labelled rows.
 
-Synthetic images join in one of two ways (DESIGN 4):
+Synthetic images join in one of two ways (ARCHITECTURE.md):
 - progressive (DLCR): a generated image carries its source's identity and is a *variant* of its
   source image; batches pair real images with variants (`ProgressiveBatchSampler`);
 - extra_classes (DiVE, Diffusion-ReID): synthetic identities become extra classes; an image whose

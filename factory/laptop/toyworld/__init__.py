@@ -1,5 +1,5 @@
 """The toy world: a fast, deterministic procedural renderer of pedestrians that stands in for real
-ReID data (section 7 of DESIGN.md). Identities keep their traits, outfits change, cameras differ in
+ReID data (ARCHITECTURE.md). Identities keep their traits, outfits change, cameras differ in
 background, light, viewpoint, blur and scale, in RGB or infrared; every image comes with its LIP
 parsing mask and text descriptions. Rendering lives in `factory.laptop.toyworld.render` (not
 re-exported here, so `factory.laptop.toyworld.render` stays the module).
