@@ -25,16 +25,15 @@ models:
 
 
 def _toy_render(args) -> int:
-    from schemas.configs import ToyWorldConfig, load_config, make_config
+    from schemas.config_base import read_yaml
+    from schemas.configs import ToyWorldConfig, make_config
 
-    overrides = {"layout": args.layout, "seed": args.seed, "train_identities": args.train_ids,
-                 "test_identities": args.test_ids, "outfits": args.outfits,
-                 "workers": args.workers}
-    if args.config:
-        config = load_config(ToyWorldConfig, args.config, **overrides)
-    else:
-        given = {key: value for key, value in overrides.items() if value is not None}
-        config = make_config(ToyWorldConfig, given, source="command line")
+    options = {"layout": args.layout, "seed": args.seed, "train_identities": args.train_ids,
+               "test_identities": args.test_ids, "outfits": args.outfits,
+               "workers": args.workers}
+    given = {key: value for key, value in options.items() if value is not None}  # None: not given
+    fields = read_yaml(args.config) if args.config else {}
+    config = make_config(ToyWorldConfig, fields | given, source=args.config or "command line")
     from factory.laptop.toyworld.layouts import render_layout
 
     root = render_layout(config, Path(args.out), progress=True)
@@ -86,28 +85,31 @@ def _demo(args) -> int:
     return 0
 
 
-SMOKE = {"arch": "resnet10", "height": 64, "width": 32, "epochs": 2, "p": 4, "k": 2,
-         "max_steps_per_epoch": 2, "warmup_epochs": 0, "eval_every": 1}
+def _add_overrides(command, example: str, smoke: str) -> None:
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help=f"override a field by its dotted path, e.g. {example}; VALUE is "
+                              f"read as YAML (null sets the field to null); repeatable")
+    command.add_argument("--smoke", action="store_true", help=smoke)
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`--set key=value` pairs; values are read as YAML (numbers, lists, null)."""
-    import yaml
+def _load(model, args, smoke: dict[str, str]):
+    """The command's config: its YAML file, under --smoke the smoke presets of `smoke` (the
+    prefix of their paths -> the preset's name), then every --set."""
+    from schemas.config_base import load_config
 
-    values = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set {pair!r}: expected key=value")
-        values[key] = yaml.safe_load(value)
-    return values
+    preset = {}
+    if args.smoke:
+        from factory.laptop.presets import smoke_preset
+
+        for prefix, name in smoke.items():
+            preset |= {prefix + key: value for key, value in smoke_preset(name).items()}
+    return load_config(model, args.config, args.set, preset=preset)
 
 
 def _train(args) -> int:
-    from schemas.configs import TrainConfig, load_config
+    from schemas.configs import TrainConfig
 
-    overrides = (SMOKE if args.smoke else {}) | parse_overrides(args.set)
-    config = load_config(TrainConfig, args.config, **overrides)
+    config = _load(TrainConfig, args, {"": "train"})
     from factory.train.run import train
 
     checkpoint, report = train(config)
@@ -116,14 +118,9 @@ def _train(args) -> int:
 
 
 def _tune(args) -> int:
-    from schemas.configs import SweepConfig, load_config
+    from schemas.configs import SweepConfig
 
-    overrides = parse_overrides(args.set)
-    if args.smoke:
-        overrides["samples"] = 2
-    config = load_config(SweepConfig, args.config, **overrides)
-    if args.smoke:
-        config = config.model_copy(update={"train": config.train.model_copy(update=SMOKE)})
+    config = _load(SweepConfig, args, {"": "sweep", "train.": "train"})  # its base run's too
     from factory.train.run import sweep
 
     print(f"report: {sweep(config)}")
@@ -131,26 +128,20 @@ def _tune(args) -> int:
 
 
 def _add_training(commands) -> None:
-    for name, run, what in (("train", _train, "train a ReID model on Ray Train (resumable)"),
-                            ("tune", _tune, "ASHA sweep on Ray Tune (resumable)")):
+    for name, run, what, example in (
+            ("train", _train, "train a ReID model on Ray Train (resumable)", "synthetic=null"),
+            ("tune", _tune, "ASHA sweep on Ray Tune (resumable)", "train.synthetic=null")):
         command = commands.add_parser(name, help=what, description=what)
         command.add_argument("config", help="YAML config (schemas/json has its JSON Schema)")
-        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                             help="override a config field (repeatable)")
-        command.add_argument("--smoke", action="store_true",
-                             help="tiny model and few steps: checks the whole path in a minute")
+        _add_overrides(command, example,
+                       "tiny model and few steps: checks the whole path in a minute")
         command.set_defaults(run=run)
 
 
-ADAPT_SMOKE = {"steps": 4, "batch_size": 2, "height": 64, "width": 32, "rank": 4,
-               "checkpoint_every": 2, "report_identities": 2, "report_steps": 2}
-
-
 def _adapt(args) -> int:
-    from schemas.configs import AdaptConfig, load_config
+    from schemas.configs import AdaptConfig
 
-    overrides = (ADAPT_SMOKE if args.smoke else {}) | parse_overrides(args.set)
-    config = load_config(AdaptConfig, args.config, **overrides)
+    config = _load(AdaptConfig, args, {"": "adapt"})
     from factory.adapt.stage import run_adapt
 
     adapters, report = run_adapt(config)
@@ -163,10 +154,7 @@ def _add_adapt(commands) -> None:
     what = "learn identity tokens + a modality LoRA on Ray Train (DiVE; resumable)"
     command = commands.add_parser("adapt", help=what, description=what)
     command.add_argument("config", help="YAML config (schemas/json/adapt.schema.json)")
-    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                         help="override a config field (repeatable)")
-    command.add_argument("--smoke", action="store_true",
-                         help="a few tiny steps: checks the whole path in a minute")
+    _add_overrides(command, "steps=800", "a few tiny steps: checks the whole path in a minute")
     command.set_defaults(run=_adapt)
 
 
@@ -261,21 +249,19 @@ def _add_export(commands) -> None:
 
 
 def _describe(args) -> int:
-    from schemas.config_base import load_config, make_config
-    from schemas.describe_config import DescribeConfig
+    from schemas.config_base import apply_overrides, load_config
     from schemas.generation_configs import GenerationJobConfig
 
-    job = load_config(GenerationJobConfig, args.config)
-    overrides = parse_overrides(args.set)
-    fields = job.describe.model_dump() | overrides
-    if args.smoke and fields["backend"] != "attributes":
+    job = load_config(GenerationJobConfig, args.config, args.set)
+    if args.smoke and job.describe.backend != "attributes":
         from factory.laptop.tiny_llm import smoke_settings
 
-        fields |= smoke_settings(Path(job.out) / "smoke-llm") | overrides
-    config = make_config(DescribeConfig, fields, source=f"{args.config} (describe)")
+        settings = smoke_settings(Path(job.out) / "smoke-llm")
+        job = apply_overrides(GenerationJobConfig, job, args.set, source=args.config, preset={
+            f"describe.{key}": value for key, value in settings.items()})
     from factory.describe import run_describe
 
-    table = run_describe(config, job.images, job.prompts)
+    table = run_describe(job.describe, job.images, job.prompts)
     failed = table.num_rows - table.column("error").null_count
     print(f"{job.prompts}: {table.num_rows} prompts, {failed} failed (see their error column)")
     return 0
@@ -286,22 +272,17 @@ def _add_describe(commands) -> None:
     describe = commands.add_parser("describe", help=what, description=what)
     describe.add_argument("config", help="generation job YAML: its images, prompts and describe "
                                          "section are used")
-    describe.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="override a field of the describe section (repeatable)")
-    describe.add_argument("--smoke", action="store_true",
-                          help="LLM backends: the tiny local Llama on vLLM's CPU build")
+    _add_overrides(describe, "describe.backend=vllm",
+                   "LLM backends: the tiny local Llama on vLLM's CPU build")
     describe.set_defaults(run=_describe)
 
 
 def _generation_stage(args) -> int:
     import json
 
-    from schemas.config_base import load_config
-    from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
+    from schemas.generation_configs import GenerationJobConfig
 
-    config = load_config(GenerationJobConfig, args.config)
-    overrides = (SMOKE_OVERRIDES if args.smoke else {}) | parse_overrides(args.set)
-    config = with_overrides(config, overrides, source=f"{args.config} (with --set/--smoke)")
+    config = _load(GenerationJobConfig, args, {"": "generation"})
     from factory.job import run_job
 
     summary = run_job(config, stages=(args.command,))[args.command]
@@ -316,11 +297,8 @@ def _add_generation(commands) -> None:
         command = commands.add_parser(name, help=what, description=what)
         command.add_argument("config", help="generation job YAML "
                                             "(schemas/json/generation_job.schema.json)")
-        command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                             help="override a field by its path, e.g. plan.max_identities=2 "
-                                  "(repeatable)")
-        command.add_argument("--smoke", action="store_true",
-                             help="tiny recipe, few identities and images, one CPU actor")
+        _add_overrides(command, "plan.max_identities=2",
+                       "tiny recipe, few identities and images, one CPU actor")
         command.set_defaults(run=_generation_stage)
 
 

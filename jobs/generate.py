@@ -13,12 +13,11 @@ import json
 import sys
 from pathlib import Path
 
-from factory.cli import parse_overrides
 from factory.job import STAGES, run_job
 from factory.laptop.smoke import smoke_job
 from factory.methods import METHODS
-from schemas.config_base import ConfigError, load_config
-from schemas.generation_configs import GenerationJobConfig, with_overrides
+from schemas.config_base import ConfigError, apply_overrides, load_config
+from schemas.generation_configs import GenerationJobConfig
 
 TOY_CONFIGS = [Path(__file__).parent.parent / method.toy_config for method in METHODS.values()]
 
@@ -30,7 +29,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", action="append", default=[], dest="named", metavar="CONFIG",
                         help="a generation job YAML file (repeatable; same as positional)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field by its path, e.g. plan.max_identities=2")
+                        help="override a field by its dotted path, e.g. plan.max_identities=2; "
+                             "VALUE is read as YAML (null sets the field to null); repeatable")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--smoke", action="store_true", help="toy world and smoke models")
     parser.add_argument("--out", help="--smoke: folder for the toy world, models and jobs")
@@ -40,10 +40,10 @@ def main(argv: list[str]) -> int:
         parser.error("give a config, or --smoke with --out (and optionally configs)")
     try:
         for path in args.configs or TOY_CONFIGS:
-            config = load_config(GenerationJobConfig, path)
-            if args.smoke:
-                config = smoke_job(config, Path(args.out))
-            config = with_overrides(config, parse_overrides(args.set), source=f"{path} --set")
+            config = load_config(GenerationJobConfig, path, args.set)
+            if args.smoke:  # --set again after the smoke models and sizes, so it still wins
+                config = apply_overrides(GenerationJobConfig, smoke_job(config, Path(args.out)),
+                                         args.set, source=f"{path} (--smoke)")
             summary = run_job(config, tuple(args.stages))
             print(json.dumps({"config": str(path), **summary}, indent=2, default=str))
     except (ConfigError, ValueError, FileNotFoundError) as error:

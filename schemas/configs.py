@@ -1,7 +1,7 @@
 """Job configurations as pydantic models: defaults, one docstring per field, clear errors.
 
 Each model is exported as a JSON Schema file (`schemas/json/<name>.schema.json`) so editors can
-check YAML configs; `factory schemas export` rewrites them and a test keeps them in step.
+check YAML configs; `factory schemas` rewrites them and a test keeps them in step.
 """
 
 import json
@@ -11,7 +11,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from factory.methods import METHOD_NAMES
-from schemas.config_base import ConfigError, StrictModel, load_config, make_config
+from schemas.config_base import (
+    ConfigError,
+    StrictModel,
+    apply_overrides,
+    load_config,
+    make_config,
+)
 from schemas.describe_config import DescribeConfig
 from schemas.diffusion_configs import AdaptConfig
 from schemas.generation_configs import GenerationJobConfig
@@ -200,7 +206,7 @@ CONFIGS: dict[str, type[StrictModel]] = {
     "generation_job": GenerationJobConfig,
 }
 # Re-exported so callers import every config name from one place.
-__all__ = ["CONFIGS", "ConfigError", "StrictModel", "load_config", "make_config",
+__all__ = ["CONFIGS", "ConfigError", "StrictModel", "apply_overrides", "load_config", "make_config",
            *(model.__name__ for model in CONFIGS.values())]
 
 

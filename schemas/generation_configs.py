@@ -199,30 +199,3 @@ class GenerationJobConfig(StrictModel):
                              "parsing_masks table) or `parser` (a segmentation model)")
         return self
 
-
-# Small enough for a CPU and a minute: the toy SD at its own size, a few identities and images.
-SMOKE_OVERRIDES = {
-    "plan.recipe.height": 64, "plan.recipe.width": 32, "plan.recipe.steps": 2,
-    "plan.recipe.dtype": "float32", "plan.max_identities": 2,
-    "plan.dlcr.targets_per_image": 2, "plan.dive.images_per_target": 2,
-    "plan.diffusion_reid.images_per_identity": 3,
-    "generate.actors": 1, "generate.gpus_per_actor": 0.0, "generate.batch_size": 4,
-    "filter.actors": 1, "filter.gpus_per_actor": 0.0,
-}
-
-
-def with_overrides(config: GenerationJobConfig, values: dict, *, source: str
-                   ) -> GenerationJobConfig:
-    """`config` with `values` applied, keyed by field path ("plan.max_identities"), validated."""
-    from schemas.config_base import ConfigError, make_config
-
-    data = config.model_dump(mode="json")
-    for key, value in values.items():
-        *parents, name = key.split(".")
-        node = data
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(f"{source}: {key!r} names no config section {part!r}")
-            node = node[part]
-        node[name] = value
-    return make_config(GenerationJobConfig, data, source=source)

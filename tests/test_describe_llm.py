@@ -125,7 +125,7 @@ def test_vllm_backend_runs_ray_data_llm_in_the_describe_environment(toy_ltcc, tm
                    f"out: {tmp_path / 'job'}\nmodel: runwayml/stable-diffusion-v1-5\n"
                    f"describe:\n  descriptions: {_descriptions(toy_ltcc)}\n")
     # `factory describe --smoke`: the tiny Llama on vLLM's CPU build, run by .venv-describe.
-    assert main(["describe", str(job), "--set", "backend=vllm", "--smoke"]) == 0
+    assert main(["describe", str(job), "--set", "describe.backend=vllm", "--smoke"]) == 0
     prompts = pl.from_arrow(read_table(out, "prompts"))
     assert set(prompts.select("key", "kind").iter_rows()) == _expected_keys(toy_ltcc)
     assert set(prompts["backend"]) == {"vllm"}
@@ -137,7 +137,7 @@ def test_vllm_backend_runs_ray_data_llm_in_the_describe_environment(toy_ltcc, tm
     written = out.stat().st_mtime_ns
     started = time.monotonic()
     # Every key is there: no describe environment, no engine is started.
-    assert main(["describe", str(job), "--set", "backend=vllm", "--smoke"]) == 0
+    assert main(["describe", str(job), "--set", "describe.backend=vllm", "--smoke"]) == 0
     assert time.monotonic() - started < 30 and out.stat().st_mtime_ns == written
 
 

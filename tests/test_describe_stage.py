@@ -111,10 +111,10 @@ def test_factory_describe_runs_the_describe_section_of_a_job_config(toy_ltcc, tm
     job.write_text(f"method: diffusion_reid\nimages: {toy_ltcc}\nprompts: {prompts}\n"
                    f"out: {tmp_path / 'job'}\nmodel: runwayml/stable-diffusion-v1-5\n"
                    f"describe:\n  kinds: [clothing]\n  descriptions: {_descriptions(toy_ltcc)}\n")
-    assert main(["describe", str(job), "--set", "max_item_chars=40"]) == 0
+    assert main(["describe", str(job), "--set", "describe.max_item_chars=40"]) == 0
     table = pl.from_arrow(read_table(prompts, "prompts"))
     failed = table["error"].drop_nulls().len()
     assert set(table["kind"]) == {"clothing"} and 0 < failed < table.height
     assert f"{table.height} prompts, {failed} failed" in capsys.readouterr().out
-    assert main(["describe", str(job), "--set", "backend=gpt"]) == 2
-    assert "field 'backend'" in capsys.readouterr().err
+    assert main(["describe", str(job), "--set", "describe.backend=gpt"]) == 2
+    assert "field 'describe.backend'" in capsys.readouterr().err

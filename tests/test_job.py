@@ -10,8 +10,8 @@ from generation_inputs import toy_job
 
 from factory.cli import main
 from factory.job import run_job
-from schemas.config_base import ConfigError, load_config
-from schemas.generation_configs import GenerationJobConfig, with_overrides
+from schemas.config_base import ConfigError, apply_overrides, load_config
+from schemas.generation_configs import GenerationJobConfig
 
 JOBS = Path(__file__).parent.parent / "jobs"
 CONFIGS = sorted(p for method in ("dlcr", "dive", "diffusion_reid")
@@ -39,15 +39,15 @@ def test_real_configs_follow_the_papers():
 
 def test_overrides_by_path_are_validated(tmp_path):
     config = load_config(GenerationJobConfig, JOBS / "configs" / "dive_toy.yaml")
-    changed = with_overrides(config, {"plan.max_identities": 3, "generate.actors": 2},
-                             source="test")
+    changed = apply_overrides(GenerationJobConfig, config,
+                              ["plan.max_identities=3", "generate.actors=2"], source="test")
     assert (changed.plan.max_identities, changed.generate.actors) == (3, 2)
     with pytest.raises(ConfigError, match="field 'plan.max_identities'.*got 0"):
-        with_overrides(config, {"plan.max_identities": 0}, source="test")
-    with pytest.raises(ConfigError, match="'plans.x' names no config section 'plans'"):
-        with_overrides(config, {"plans.x": 1}, source="test")
+        apply_overrides(GenerationJobConfig, config, ["plan.max_identities=0"], source="test")
+    with pytest.raises(ConfigError, match="'plans.x=1'.*no section 'plans'"):
+        apply_overrides(GenerationJobConfig, config, ["plans.x=1"], source="test")
     with pytest.raises(ConfigError, match="method 'dlcr' needs clothes masks"):
-        with_overrides(config, {"method": "dlcr"}, source="test")
+        apply_overrides(GenerationJobConfig, config, ["method=dlcr"], source="test")
 
 
 def test_cli_plan_with_overrides(toy_images, toy_sd, tmp_path, capsys):
@@ -103,6 +103,7 @@ def test_generate_refuses_tasks_planned_for_another_model(toy_images, toy_sd, tm
     other = config.model_copy(update={"model": str(toy_sd_path(toy_sd, "inpaint"))})
     with pytest.raises(ValueError, match="planned for model fingerprint .* run `factory plan`"):
         run_generate(other)
-    resampled = with_overrides(config, {"plan.recipe.scheduler": "euler"}, source="test")
+    resampled = apply_overrides(GenerationJobConfig, config, ["plan.recipe.scheduler=euler"],
+                                source="test")
     with pytest.raises(ValueError, match="tasks planned with scheduler 'ddim'"):
         run_generate(resampled)

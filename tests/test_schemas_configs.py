@@ -29,7 +29,7 @@ def test_field_docstrings_reach_the_json_schema():
 def test_yaml_config_with_overrides(tmp_path):
     path = tmp_path / "toy.yaml"
     path.write_text("layout: ltcc\nseed: 3\noutfits: 3\n")
-    config = load_config(ToyWorldConfig, path, seed=5, workers=None)
+    config = load_config(ToyWorldConfig, path, ["seed=5"])
     assert (config.layout, config.seed, config.outfits, config.workers) == ("ltcc", 5, 3, 2)
 
 

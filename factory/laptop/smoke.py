@@ -2,17 +2,15 @@
 
 `smoke_job(config, out)` renders the toy world in the method's toy layout (`factory.methods`),
 builds the smoke toy SD and trains a smoke ReID scorer (Ray Train), all under `out`, and points
-the job at them with the tiny recipe of `SMOKE_OVERRIDES`.
+the job at them with the tiny recipe of the `generation` smoke preset (`factory.laptop.presets`).
 """
 
 from pathlib import Path
 
+from factory.laptop.presets import smoke_preset
 from factory.methods import method
-from schemas.generation_configs import SMOKE_OVERRIDES, GenerationJobConfig, with_overrides
-
-# A ReID scorer in a minute of CPU (TrainConfig fields).
-SMOKE_SCORER = {"arch": "resnet10", "height": 64, "width": 32, "epochs": 2, "p": 4, "k": 2,
-                "max_steps_per_epoch": 2, "warmup_epochs": 0}
+from schemas.config_base import apply_overrides
+from schemas.generation_configs import GenerationJobConfig
 
 
 def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
@@ -35,7 +33,7 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
     toy_sd = build_toy_sd(out / "models" / "toy-sd", size="smoke")
     kind = recipe.pipeline
     scorer, _ = train(TrainConfig(images=images, storage_path=out / "runs",
-                                  name=f"scorer-{layout}", **SMOKE_SCORER))
+                                  name=f"scorer-{layout}", **smoke_preset("train")))
     tables = world_tables(root)
     paths = {"images": str(images), "prompts": str(out / "tables" / f"{layout}.prompts.parquet"),
              "out": str(out / "generation" / config.method),
@@ -45,4 +43,5 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
              "describe.descriptions": str(tables["descriptions"])}
     if config.method != "dlcr":
         paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels
-    return with_overrides(config, SMOKE_OVERRIDES | paths, source=f"smoke job in {out}")
+    return apply_overrides(GenerationJobConfig, config, preset=smoke_preset("generation") | paths,
+                           source=f"smoke job in {out}")
