@@ -18,7 +18,8 @@ import torch
 from factory.atomic import write_text
 from factory.ingest.stage import ingest
 from factory.laptop.toyworld.layouts import render_layout
-from factory.reid.models import build_model, load_checkpoint
+from factory.reid.checkpoint import load_checkpoint
+from factory.reid.models import build_model, model_class
 from factory.train.evaluation import evaluate_model
 from factory.train.run import train
 from schemas.configs import ToyWorldConfig, TrainConfig
@@ -48,7 +49,7 @@ def run_one(layout: str, folder: Path, settings: dict) -> dict:
     size = (config.height, config.width)
     trained = evaluate_model(load_checkpoint(checkpoint), images, layout, size=size, device="cpu")
     torch.manual_seed(0)
-    options = {"num_clothes": 2} if settings["model"] == "cal" else {}
+    options = {"num_clothes": 2} if model_class(settings["model"]).learns_clothes else {}
     random_init = build_model(settings["model"], 2, arch=config.arch, **options)
     untrained = evaluate_model(random_init, images, layout, size=size, device="cpu")
     return {"model": settings["model"], "arch": config.arch, "train_minutes": round(minutes, 2),

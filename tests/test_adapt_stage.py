@@ -15,9 +15,10 @@ import yaml
 
 from factory.adapt.data import load_pixels, select_images, step_batch
 from factory.adapt.model import build_parts, denoising_loss
-from factory.adapt.stage import HISTORY, RUN_RECORD, run_adapt
+from factory.adapt.stage import RUN_RECORD, run_adapt
 from factory.diffusion.loader import load_pipeline
 from factory.laptop.toy_sd.build import toy_sd_path
+from factory.ray_training import HISTORY
 from factory.report.adapt import LOSS_PNG, REPORT, SAMPLES_PNG
 from schemas.configs import AdaptConfig, ConfigError, load_config
 

@@ -122,7 +122,7 @@ def test_model_path_that_does_not_exist(tmp_path):
 
 @pytest.mark.parametrize("content", [None, "{not json", '{"format": "someone-else"}'])
 def test_reid_checkpoint_that_is_missing_or_foreign(tmp_path, content):
-    from factory.reid.models import load_checkpoint
+    from factory.reid.checkpoint import load_checkpoint
 
     if content is not None:
         (tmp_path / "config.json").write_text(content)

@@ -19,14 +19,14 @@ from factory.filter.stage import (
     identity_references,
     keep_flags,
     run_filter,
-    scorer_classes,
     similarity_threshold,
 )
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR, read_parts, write_part
-from factory.reid.models import build_model, load_checkpoint, save_checkpoint
+from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint, save_checkpoint
+from factory.reid.features import extract_features
+from factory.reid.models import build_model
 from factory.table_io import read_table
 from factory.train.data import load_training_set
-from factory.train.evaluation import extract_features
 from schemas.configs import TrainConfig
 from schemas.generation_configs import FilterConfig, GenerationJobConfig
 
@@ -42,13 +42,13 @@ def scorer(toy_images, tmp_path_factory):
     torch.manual_seed(0)
     model = build_model("bot", data.num_classes, arch="resnet10").eval()
     features = extract_features(model, data.paths, ["rgb"] * len(data.paths), size=SIZE,
-                                device="cpu")
+                                device="cpu").features
     means = np.stack([features[data.labels == label].mean(0) for label in range(data.num_classes)])
     with torch.no_grad():  # BN features are the unit features times a constant: scale the rows
         model.head.classifier.weight.copy_(torch.tensor(means * 50.0 / np.linalg.norm(
             means, axis=1, keepdims=True), dtype=torch.float32))
     return save_checkpoint(model, tmp_path_factory.mktemp("scorer"),
-                           config=train.model_dump(mode="json"))
+                           config=train.model_dump(mode="json"), class_pids=data.class_pids)
 
 
 def fake_generated(images_path, out, toy_sd):
@@ -88,7 +88,7 @@ def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, scorer
     config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
     config = config.model_copy(update={"scorer": scorer, "filter": config.filter.model_copy(
         update={"min_confidence": 0.3, "min_similarity": 0.9, "similarity_quantile": None})})
-    assert scorer_classes(scorer) == list(range(1, 9))
+    assert checkpoint_class_pids(scorer) == list(range(1, 9))
     summary = run_filter(config)
     scores = pl.from_arrow(read_parts(tmp_path / SCORES_DIR, "scores", "image_id"))
     right, wrong, unseen = (scores.filter(pl.col("image_id").str.contains(kind))
@@ -114,7 +114,7 @@ def test_held_out_similarities_leave_each_image_out_of_its_centroid(toy_images, 
     found = identity_references(scorer, references)
     model = load_checkpoint(scorer)
     features = extract_features(model, references["path"], references["modality"], size=SIZE,
-                                device="cpu")
+                                device="cpu").features
     pids = np.asarray(references["pid"])
     expected = []
     for pid in (1, 2, 3):

@@ -6,10 +6,11 @@ import torch
 
 from factory.evaluate import protocol_for
 from factory.evaluate.refinement import refined_distance
+from factory.reid.features import extract_features
 from factory.reid.models import build_model
 from factory.table_io import write_table
 from factory.train.data import evaluation_rows
-from factory.train.evaluation import evaluate_model, extract_features
+from factory.train.evaluation import evaluate_model
 from schemas.tables import GENERATED
 
 SIZE = (64, 32)
@@ -48,7 +49,7 @@ def test_refinement_sees_the_query_versions(model, toy_market, tmp_path):
     refined = evaluate_model(model, toy_market, "market1501", size=SIZE, device="cpu",
                              refine_with=versions)
     features = extract_features(model, rows["path"].to_list(), rows["modality"].to_list(),
-                                size=SIZE, device="cpu")
+                                size=SIZE, device="cpu").features
     query_rows = [i for i, role in enumerate(rows["role"].to_list()) if role == "query"]
     version_rows = [row for row in query_rows for _ in range(2)]
     distance = refined_distance(features, rows["pid"].to_numpy(), features[version_rows],

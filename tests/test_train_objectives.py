@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from factory.reid.models import build_model
 from factory.train.data import load_training_set
-from factory.train.loop import build_loader, learning_rate
+from factory.train.loop import build_loader, build_reid_model, learning_rate
 from factory.train.objectives import Objective
 from schemas.configs import TrainConfig
 
@@ -20,8 +19,7 @@ def test_two_steps_lower_nothing_to_nan(toy_images, model_name):
     config = TrainConfig(images=toy_images(LAYOUTS[model_name]), model=model_name,
                          arch="resnet10", height=64, width=32, p=4, k=2, cal_start_epoch=0)
     data = load_training_set(config)
-    options = {"num_clothes": data.num_clothes} if model_name == "cal" else {}
-    model = build_model(model_name, data.num_classes, arch="resnet10", **options)
+    model = build_reid_model(config, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     objective = Objective(config, data)
     loader = build_loader(config, data, rank=0, world=1)

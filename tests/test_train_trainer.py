@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.reid.models import load_checkpoint, load_checkpoint_config
-from factory.train.loop import HISTORY
+from factory.ray_training import HISTORY
+from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint, load_checkpoint_config
 from factory.train.run import train
 from factory.train.trainer import resolved
 from schemas.configs import ConfigError, TrainConfig
@@ -36,7 +36,7 @@ def test_train_report_and_resume(ray_cluster, toy_market, tmp_path):
     assert 0.0 <= first[-1]["mAP"] <= 1.0 and "standard/rank1" in first[-1]
     model = load_checkpoint(checkpoint)
     assert load_checkpoint_config(checkpoint)["config"]["name"] == "run"
-    assert model.num_classes == 8
+    assert model.num_classes == 8 and checkpoint_class_pids(checkpoint) == list(range(1, 9))
     assert (report.parent / "curves.png").stat().st_size > 0 and "mAP" in report.read_text()
     # Same storage path and name, more epochs: resumes after epoch 2 instead of starting over.
     checkpoint, _ = train(config.model_copy(update={"epochs": 3}))

@@ -2,13 +2,13 @@
 
 Each worker draws its slice of step s's batch from (seed, s) and its noise from (seed, s, rank),
 so a run resumed from a checkpoint continues exactly as it would have run unbroken. A checkpoint
-is an adapter folder (what `load_pipeline(adapters=...)` reads) plus the optimiser state, the
-step and the loss history. Ray Train restores the last one of a run from (storage_path, name);
+is an adapter folder (what `load_pipeline(adapters=...)` reads) plus the optimiser state and the
+loss of every step (`factory.ray_training`). Ray Train restores the last one of a run from
+(storage_path, name);
 the run's `adapt_run.json` refuses a re-run whose config would change what is being trained.
 """
 
 import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,12 +18,11 @@ import ray
 import ray.train
 import ray.train.torch
 import torch
-from ray.train import CheckpointConfig, FailureConfig, RunConfig
-from ray.train.torch import TorchTrainer
 
 from factory.adapt.data import AdaptImages, load_pixels, select_images, step_batch
 from factory.adapt.model import AdaptParts, build_parts, denoising_loss
 from factory.atomic import write_text
+from factory.config_paths import resolve_model, resolve_paths
 from factory.diffusion.adapters import (
     AdapterSet,
     load_adapter_set,
@@ -31,15 +30,12 @@ from factory.diffusion.adapters import (
     write_adapter_set,
 )
 from factory.diffusion.loader import model_fingerprint
-from factory.train.trainer import scaling_for  # same worker fields as TrainConfig
+from factory.ray_training import fit, read_history, report, restore
 from schemas.config_base import ConfigError
 from schemas.diffusion_configs import AdaptConfig
 
 ADAPTERS_DIR = "adapters"
-TRAIN_STATE = "train_state.pt"
-HISTORY = "history.json"  # loss of every step so far
 RUN_RECORD = "adapt_run.json"
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # "org/name"
 # Fields a re-run may change; every other one decides what is trained.
 RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep_checkpoints", "workers", "gpus_per_worker",
                      "cpus_per_worker", "out", "report_identities", "report_steps")
@@ -52,33 +48,16 @@ def _optimizer(parts: AdaptParts, config: AdaptConfig) -> torch.optim.AdamW:
                              weight_decay=config.weight_decay)
 
 
-def _restore(parts: AdaptParts) -> tuple[dict | None, list[float]]:
-    """Load the run's last checkpoint into `parts`; (optimiser state or None, loss history)."""
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return None, []
-    with checkpoint.as_directory() as folder:
-        parts.load_adapters(load_adapter_set(Path(folder) / ADAPTERS_DIR))
-        state = torch.load(Path(folder) / TRAIN_STATE, weights_only=True)
-        history = json.loads((Path(folder) / HISTORY).read_text())
-    return state["optimizer"], history
-
-
 def _report(parts: AdaptParts, optimizer, history: list[float], *, images: AdaptImages,
             base_fingerprint: str, rank: int, since: int) -> None:
-    """Report the loss since the last report, with a checkpoint from rank 0."""
+    """Report the loss since the last report (history: the loss of every step so far), with a
+    checkpoint whose model part is the adapter folder."""
     metrics = {"step": len(history), "loss": float(np.mean(history[since:] or [np.nan]))}
-    with tempfile.TemporaryDirectory() as folder:
-        checkpoint = None
-        if rank == 0:
-            write_adapter_set(Path(folder) / ADAPTERS_DIR, token_rows=parts.token_rows(),
-                              lora_state=parts.lora_state(), lora=parts.lora, codes=images.codes,
-                              base_fingerprint=base_fingerprint)
-            torch.save({"optimizer": optimizer.state_dict(), "step": len(history)},
-                       Path(folder) / TRAIN_STATE)
-            (Path(folder) / HISTORY).write_text(json.dumps(history))
-            checkpoint = ray.train.Checkpoint.from_directory(folder)
-        ray.train.report(metrics, checkpoint=checkpoint)
+    report(metrics, rank=rank, optimizer=optimizer, history=history,
+           save_model=lambda folder: write_adapter_set(
+               folder / ADAPTERS_DIR, token_rows=parts.token_rows(),
+               lora_state=parts.lora_state(), lora=parts.lora, codes=images.codes,
+               base_fingerprint=base_fingerprint))
 
 
 def _progress(rank: int, total: int, done: int):
@@ -99,7 +78,8 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
     images = select_images(config)
     parts = build_parts(config, images.tokens)
     base_fingerprint = model_fingerprint(config.model) if rank == 0 else ""
-    optimizer_state, history = _restore(parts)
+    optimizer_state, history = restore(
+        lambda folder: parts.load_adapters(load_adapter_set(folder / ADAPTERS_DIR)))
     model = ray.train.torch.prepare_model(parts.model)
     parts.vae.to(device)
     optimizer = _optimizer(parts, config)
@@ -129,16 +109,8 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
 def resolved(config: AdaptConfig) -> AdaptConfig:
     """Absolute paths (Ray workers run elsewhere); a missing images table or local model folder
     fails here, naming the field."""
-    if not config.images.exists():
-        raise ConfigError(f"field 'images': {config.images} does not exist")
-    changes = {"images": config.images.resolve(), "out": config.out.resolve(),
-               "storage_path": config.storage_path.resolve()}
-    model = Path(config.model)
-    if model.is_dir():
-        changes["model"] = str(model.resolve())
-    elif not HUB_ID.match(config.model):  # hub ids resolve on the workers, which may download
-        raise ConfigError(f"field 'model': {config.model} is neither a model folder nor a hub id")
-    return config.model_copy(update=changes)
+    config = resolve_paths(config, inputs=("images",), outputs=("out", "storage_path"))
+    return config.model_copy(update={"model": resolve_model(config.model)})
 
 
 def check_run_record(config: AdaptConfig, images: AdaptImages) -> None:
@@ -159,16 +131,8 @@ def check_run_record(config: AdaptConfig, images: AdaptImages) -> None:
         write_text(path, json.dumps(record, indent=1) + "\n")
 
 
-def build_trainer(config: AdaptConfig) -> TorchTrainer:
-    run = RunConfig(name=config.name, storage_path=str(config.storage_path),
-                    checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
-                    failure_config=FailureConfig(max_failures=2))
-    return TorchTrainer(adapt_loop_per_worker, train_loop_config=config.model_dump(mode="json"),
-                        scaling_config=scaling_for(config), run_config=run)
-
-
-def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> tuple[AdapterSet, list]:
-    """Copy the checkpoint's adapter folder to `out` (atomically); (adapters, loss history)."""
+def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> AdapterSet:
+    """Copy the checkpoint's adapter folder to `out` (atomically)."""
     with checkpoint.as_directory() as folder:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -177,8 +141,7 @@ def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> tuple[Adapt
             replace_folder(staging, out)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        history = json.loads((Path(folder) / HISTORY).read_text())
-    return load_adapter_set(out), history
+    return load_adapter_set(out)
 
 
 def run_adapt(config: AdaptConfig) -> tuple[AdapterSet, Path]:
@@ -189,8 +152,6 @@ def run_adapt(config: AdaptConfig) -> tuple[AdapterSet, Path]:
     config = resolved(config)
     images = select_images(config)  # bad identities or codes fail before Ray starts
     check_run_record(config, images)
-    result = build_trainer(config).fit()
-    if result.checkpoint is None:
-        raise RuntimeError(f"run {config.name!r} reported no checkpoint")
-    adapters, history = publish_adapters(result.checkpoint, config.out)
-    return adapters, write_adapt_report(config, adapters, images, history)
+    result = fit(adapt_loop_per_worker, config)
+    adapters = publish_adapters(result.checkpoint, config.out)
+    return adapters, write_adapt_report(config, adapters, images, read_history(result.checkpoint))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from factory.demo.settings import FILTER_SIMILARITY_QUANTILE, DemoSizes
 from factory.demo.worlds import SOURCE_WORLD, World
-from factory.reid.models import load_checkpoint
+from factory.reid.checkpoint import load_checkpoint
 from factory.train.evaluation import evaluate_model
 from factory.train.pretraining import pretrain_then_finetune, synthetic_images_table
 from factory.train.run import train

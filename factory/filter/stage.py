@@ -36,7 +36,6 @@ from factory.table_io import read_table
 from schemas.generation_configs import GenerationJobConfig
 
 SUMMARY_FILE = "filter_summary.json"
-FEATURE_BATCH = 64
 
 
 def keep_flags(confidence: np.ndarray, similarity: np.ndarray, *, min_confidence,
@@ -57,33 +56,18 @@ class ScorerModel:
     """A ReID checkpoint ready to embed images: unit BN features and identity logits."""
 
     def __init__(self, checkpoint: Path):
-        from factory.reid.augment import reid_test_transform
-        from factory.reid.models import load_checkpoint, load_checkpoint_config
+        from factory.reid.checkpoint import load_checkpoint, load_checkpoint_config
 
         self.device = pick_device()
         self.model = load_checkpoint(checkpoint, device=self.device)
         trained = load_checkpoint_config(checkpoint)["config"]
-        self.transform = reid_test_transform((trained.get("height", 256),
-                                              trained.get("width", 128)))
+        self.size = (trained.get("height", 256), trained.get("width", 128))
 
     def __call__(self, paths: list[str], modalities: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+        from factory.reid.features import extract_features
 
-        from factory.image_files import load_rgb
-        from factory.train.data import MODALITY_CODES
-
-        features, logits = [], []
-        for start in range(0, len(paths), FEATURE_BATCH):
-            chunk = slice(start, start + FEATURE_BATCH)
-            images = torch.stack([self.transform(load_rgb(path)) for path in paths[chunk]])
-            codes = torch.tensor([MODALITY_CODES[m] for m in modalities[chunk]])
-            with torch.no_grad():
-                images = images.to(self.device)
-                bn = self.model(images, codes.to(self.device)) if self.model.name == "caj" \
-                    else self.model(images)
-                logits.append(self.model.head.classifier(bn).float().cpu().numpy())
-                features.append(torch.nn.functional.normalize(bn, dim=1).float().cpu().numpy())
-        return np.concatenate(features), np.concatenate(logits)
+        return extract_features(self.model, paths, modalities, size=self.size,
+                                device=self.device, logits=True)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -160,19 +144,6 @@ class ReidScorer:
         })
 
 
-def scorer_classes(checkpoint: Path) -> list[int]:
-    """The pid of each class of a checkpoint, rebuilt from the training run that made it."""
-    from factory.reid.models import load_checkpoint_config
-    from factory.train.data import load_training_set
-    from schemas.configs import TrainConfig
-
-    trained = load_checkpoint_config(checkpoint)["config"]
-    if "images" not in trained:
-        raise ValueError(f"{checkpoint}: its config names no `images` table; the filter needs "
-                         f"a checkpoint written by `factory train`")
-    return load_training_set(TrainConfig.model_validate(trained)).class_pids
-
-
 def _references(config: GenerationJobConfig, pids: pl.Series) -> dict:
     """Real images of the identities to score: paths, pids and modalities."""
     images = pl.from_arrow(read_table(config.images, "images"))
@@ -195,10 +166,12 @@ def run_filter(config: GenerationJobConfig) -> dict:
     import ray
 
     from factory.diffusion.loader import model_fingerprint
+    from factory.reid.checkpoint import checkpoint_class_pids
 
     config = absolute(config)
     if config.scorer is None:
         raise ValueError("the filter needs `scorer`: a ReID checkpoint folder from `factory train`")
+    class_pids = checkpoint_class_pids(config.scorer)  # a bad scorer fails before Ray starts
     out, settings = Path(config.out), config.filter
     generated = pl.from_arrow(read_manifest(out)).select("image_id", "path", "method", "pid",
                                                          "modality")
@@ -221,7 +194,7 @@ def run_filter(config: GenerationJobConfig) -> dict:
                                                                       settings.batch_size)]
         scorer_kwargs = {
             "checkpoint": config.scorer, "centroids": references["centroids"],
-            "class_pids": scorer_classes(config.scorer), "scorer": model_fingerprint(config.scorer),
+            "class_pids": class_pids, "scorer": model_fingerprint(config.scorer),
             "min_confidence": settings.min_confidence, "min_similarity": threshold}
         ray.data.from_arrow(blocks).map_batches(
             ReidScorer, fn_constructor_kwargs=scorer_kwargs,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from factory.config_paths import resolve_model, resolve_paths
 from factory.generate.manifest import (
     FAILED_DIR,
     GENERATED_DIR,
@@ -34,14 +35,11 @@ WRITE_CPUS = 0.25
 
 
 def absolute(config: GenerationJobConfig) -> GenerationJobConfig:
-    """The config with its local paths made absolute, as Ray workers may run elsewhere."""
-    update = {name: Path(value).resolve() for name in ("images", "prompts", "out", "masks",
-                                                       "adapters", "scorer")
-              if (value := getattr(config, name)) is not None}
-    model = config.model
-    if Path(model).exists():
-        update["model"] = str(Path(model).resolve())
-    return config.model_copy(update=update)
+    """The config with its local paths made absolute, as Ray workers may run elsewhere; the
+    inputs every stage after describe reads must exist."""
+    config = resolve_paths(config, inputs=("images", "masks", "adapters"),
+                           outputs=("prompts", "out", "scorer"))
+    return config.model_copy(update={"model": resolve_model(config.model)})
 
 
 def pending_tasks(config: GenerationJobConfig) -> tuple[pl.DataFrame, int]:

@@ -11,29 +11,36 @@
   (code guxinqian/Simple-CCReID, `models/classifier.py`, `train.py`): an identity classifier plus a
   cosine clothes classifier on the BN feature, trained against each other (losses.py).
 
-Forward contract (fast-reid / BoT convention), the same for every model:
-- train mode: a named tuple whose `features` is the pooled feature before BNNeck (for triplet
-  losses) and `logits` the identity logits computed on the BN feature (for cross-entropy);
-- eval mode: the BN feature, shape (N, feature_dim), to be compared by cosine similarity.
+One interface, the same for every model (fast-reid / BoT convention): `model(images,
+modalities, logits=False)` takes a batch of images and their modality codes (0 rgb, 1 ir; a
+tensor (N,) or one int for the whole batch; single-stem models ignore them) and returns a
+`ReIDOutput` in train and eval mode alike: `features`, the BN feature compared by cosine
+similarity, and `pooled`, the feature before BNNeck (for triplet losses), always; the identity
+logits (and CAL's clothes logits) when asked with `logits=True`. What else differs by model (its
+metric loss, train augmentation and batch sampler) is a class method, so the training loop,
+objectives, evaluation and filter never switch on a model's name.
 Backbones are torchvision ResNets built with `weights=None` (nothing is downloaded); an optional
 local state dict in torchvision's key layout (`.pth` or `.safetensors`) initialises them. The
-caller moves the model to a device.
+caller moves the model to a device. Checkpoints: `factory.reid.checkpoint`.
 """
 
 import copy
-import json
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
-from factory.atomic import atomic_path, write_text
+from factory.reid.augment import caj_train_transforms, reid_train_transform
+from factory.reid.losses import TripletLoss, WeightedRegularizedTriplet
+from factory.reid.sampler import IR, RGB, PKSampler, VisibleInfraredPKSampler
 
 ARCHS = {
     "resnet50": (torchvision.models.resnet50, 2048),
@@ -42,26 +49,18 @@ ARCHS = {
     "resnet10": (lambda: torchvision.models.ResNet(BasicBlock, [1, 1, 1, 1]), 512),
 }
 POOLINGS = ("avg", "gem")
-RGB, IR = 0, 1
-CHECKPOINT_WEIGHTS = "model.safetensors"
-CHECKPOINT_CONFIG = "config.json"
-CHECKPOINT_FORMAT = "reid-factory/reid-model/v1"
 
 
-class TrainOutput(NamedTuple):
-    """Train-mode output of BoT and CAJ."""
+class ReIDOutput(NamedTuple):
+    """What every ReID model returns, in train and eval mode alike."""
 
-    features: Tensor  # pooled feature before BNNeck, (N, D): triplet / WRT losses
-    logits: Tensor  # identity logits on the BN feature, (N, num_classes): cross-entropy
-
-
-class CALTrainOutput(NamedTuple):
-    """Train-mode output of CAL: BoT's outputs plus the two views of the clothes classifier."""
-
-    features: Tensor
-    logits: Tensor
-    clothes_logits: Tensor  # cosines on the detached BN feature: trains the clothes classifier
-    adversarial_clothes_logits: Tensor  # cosines, classifier frozen: CAL loss, trains the backbone
+    features: Tensor  # BN feature (N, D): what retrieval compares, by cosine similarity
+    pooled: Tensor  # pooled feature before BNNeck (N, D): triplet / WRT losses
+    logits: Tensor | None = None  # identity logits on the BN feature (logits=True)
+    # CAL (logits=True): cosines on the detached BN feature, which train the clothes classifier,
+    # and cosines with the classifier frozen, for the clothes-adversarial loss on the backbone.
+    clothes_logits: Tensor | None = None
+    adversarial_clothes_logits: Tensor | None = None
 
 
 class GeM(nn.Module):
@@ -79,8 +78,9 @@ class GeM(nn.Module):
 
 
 class BNNeck(nn.Module):
-    """BoT's neck: BatchNorm1d with its bias frozen at zero, then a bias-free linear classifier.
-    Initialised as reid-strong-baseline (BN weight 1, classifier weights N(0, 0.001))."""
+    """BoT's neck: BatchNorm1d with its bias frozen at zero (`bottleneck`), then a bias-free
+    linear `classifier`; `ReIDModel.forward` applies them. Initialised as reid-strong-baseline
+    (BN weight 1, classifier weights N(0, 0.001))."""
 
     def __init__(self, feature_dim: int, num_classes: int):
         super().__init__()
@@ -90,10 +90,6 @@ class BNNeck(nn.Module):
         self.bottleneck.bias.requires_grad_(False)
         self.classifier = nn.Linear(feature_dim, num_classes, bias=False)
         nn.init.normal_(self.classifier.weight, std=0.001)
-
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        bn_features = self.bottleneck(features)
-        return bn_features, self.classifier(bn_features)
 
 
 class CosineClassifier(nn.Module):
@@ -150,13 +146,15 @@ def _load_backbone_state(resnet: nn.Module, path: Path, arch: str) -> None:
 
 
 class ReIDModel(nn.Module):
-    """Shared parts: backbone body, pooling and BNNeck head. Subclasses add the stem(s).
+    """Shared parts: one stem, backbone body, pooling and BNNeck head; BoT as it stands.
 
     Options (all models): arch (one of ARCHS), last_stride (1 as BoT), pooling ("avg" or "gem"),
     gem_p (GeM's initial p), pretrained_path (local backbone weights; not stored in checkpoints).
+    The class methods say how a model of this kind is trained (the loop and objective ask them).
     """
 
     name: ClassVar[str]
+    learns_clothes: ClassVar[bool] = False  # takes `num_clothes`; its loss uses clothes labels
 
     def __init__(self, num_classes: int, *, arch: str = "resnet50", last_stride: int = 1,
                  pooling: str = "avg", gem_p: float = 3.0,
@@ -177,33 +175,51 @@ class ReIDModel(nn.Module):
         """What `build_model` needs to rebuild this model (JSON-serialisable)."""
         return {"name": self.name, "num_classes": self.num_classes, "options": dict(self.options)}
 
-
-class BoT(ReIDModel):
-    """BoT baseline: forward(images (N, 3, H, W)) -> TrainOutput (train) / BN feature (eval)."""
-
-    name = "bot"
-
-    def feature_map(self, images: Tensor) -> Tensor:
+    def feature_map(self, images: Tensor, modalities: Tensor | int) -> Tensor:
         """Layer4 output, (N, feature_dim, H/16, W/16) with last stride 1."""
         return self.body(self.stem(images))
 
-    def forward(self, images: Tensor) -> TrainOutput | Tensor:
-        pooled = self.pool(self.feature_map(images))
-        bn_features, logits = self.head(pooled)
-        return TrainOutput(pooled, logits) if self.training else bn_features
+    def forward(self, images: Tensor, modalities: Tensor | int, *,
+                logits: bool = False) -> ReIDOutput:
+        pooled = self.pool(self.feature_map(images, modalities))
+        features = self.head.bottleneck(pooled)
+        if not logits:
+            return ReIDOutput(features, pooled)
+        return ReIDOutput(features, pooled, self.head.classifier(features))
+
+    @classmethod
+    def metric_loss(cls, margin: float | None) -> nn.Module:
+        """The loss on `pooled` beside identity cross-entropy: BoT's batch-hard triplet."""
+        return TripletLoss(margin)
+
+    @classmethod
+    def train_transforms(cls, size: tuple[int, int]) -> dict[int, Callable]:
+        """The train augmentation of each modality code."""
+        transform = reid_train_transform(size)
+        return {RGB: transform, IR: transform}
+
+    @classmethod
+    def batch_sampler(cls, pids: np.ndarray, modalities: np.ndarray, p: int, k: int, **shard):
+        """P identities x K images per batch (`shard`: seed, rank, world_size)."""
+        return PKSampler(pids, p, k, **shard)
+
+
+class BoT(ReIDModel):
+    """BoT baseline: one stem, so `modalities` changes nothing."""
+
+    name = "bot"
 
 
 class CAJ(ReIDModel):
     """CAJ two-stream net: `stems[0]` sees visible (RGB) images, `stems[1]` infrared ones; the body
     (layer1-layer4), pooling and head are shared.
 
-    forward(images, modalities): `modalities` is a per-sample tensor (N,) of 0 = RGB / 1 = IR, or
-    one int for the whole batch. Their code takes two batches (visible, thermal) and concatenates
-    them after the stems; the per-sample form gives the same computation for a batch ordered that
-    way and lets one sampler batch mix modalities freely. Each stem's BatchNorm sees only its own
-    modality's samples, as theirs. A train batch should hold both modalities (the visible-infrared
-    sampler ensures it), otherwise one stem gets no gradient (DDP would need
-    find_unused_parameters).
+    `modalities` is a per-sample tensor (N,) of 0 = RGB / 1 = IR, or one int for the whole batch.
+    Their code takes two batches (visible, thermal) and concatenates them after the stems; the
+    per-sample form gives the same computation for a batch ordered that way and lets one sampler
+    batch mix modalities freely. Each stem's BatchNorm sees only its own modality's samples, as
+    theirs. A train batch holds both modalities (`batch_sampler`), otherwise one stem would get no
+    gradient (DDP would need find_unused_parameters).
     """
 
     name = "caj"
@@ -232,83 +248,65 @@ class CAJ(ReIDModel):
         stemmed = torch.cat(parts)[torch.argsort(torch.cat(order))]
         return self.body(stemmed)
 
-    def forward(self, images: Tensor, modalities: Tensor | int) -> TrainOutput | Tensor:
-        pooled = self.pool(self.feature_map(images, modalities))
-        bn_features, logits = self.head(pooled)
-        return TrainOutput(pooled, logits) if self.training else bn_features
+    @classmethod
+    def metric_loss(cls, margin: float | None) -> nn.Module:
+        """CAJ's weighted regularised triplet (no margin)."""
+        return WeightedRegularizedTriplet()
+
+    @classmethod
+    def train_transforms(cls, size: tuple[int, int]) -> dict[int, Callable]:
+        # CAJ feeds each visible image plain and channel-exchanged; we draw one of the two.
+        caj = caj_train_transforms(size)
+        return {RGB: torchvision.transforms.v2.RandomChoice([caj.visible, caj.visible_exchanged]),
+                IR: caj.infrared}
+
+    @classmethod
+    def batch_sampler(cls, pids: np.ndarray, modalities: np.ndarray, p: int, k: int, **shard):
+        """Every identity of a batch seen in both modalities."""
+        return VisibleInfraredPKSampler(pids, modalities, p, k, **shard)
 
 
-class CAL(BoT):
+class CAL(ReIDModel):
     """BoT plus CAL's clothes classifier (cosine, on the BN feature). Extra option: num_clothes.
 
-    Train-mode forward returns CALTrainOutput. One backward pass trains everything: `clothes_logits`
-    (feature detached) drives the clothes classifier with `CosineCrossEntropy`;
-    `adversarial_clothes_logits` (classifier frozen) drives the backbone with
-    `ClothesAdversarialLoss`. Their train.py instead steps the clothes classifier first and then
-    computes the adversarial loss with the updated classifier (a one-step lag apart, the same).
-    Keep both clothes terms in the loss (weight 0 before CAL starts) so DDP sees every parameter
-    used.
+    With logits=True it also returns both views of the clothes classifier, and one backward pass
+    trains everything: `clothes_logits` (feature detached) drives the clothes classifier with
+    `CosineCrossEntropy`; `adversarial_clothes_logits` (classifier frozen) drives the backbone
+    with `ClothesAdversarialLoss`. Their train.py instead steps the clothes classifier first and
+    then computes the adversarial loss with the updated classifier (a one-step lag apart, the
+    same). Keep both clothes terms in the loss (weight 0 before CAL starts) so DDP sees every
+    parameter used.
     """
 
     name = "cal"
+    learns_clothes = True
 
     def __init__(self, num_classes: int, *, num_clothes: int, **options):
         super().__init__(num_classes, **options)
         self.options["num_clothes"] = num_clothes
         self.clothes_classifier = CosineClassifier(self.feature_dim, num_clothes)
 
-    def forward(self, images: Tensor) -> CALTrainOutput | Tensor:
-        pooled = self.pool(self.feature_map(images))
-        bn_features, logits = self.head(pooled)
-        if not self.training:
-            return bn_features
-        return CALTrainOutput(
-            pooled, logits, self.clothes_classifier(bn_features.detach()),
-            self.clothes_classifier(bn_features, freeze_weight=True))
+    def forward(self, images: Tensor, modalities: Tensor | int, *,
+                logits: bool = False) -> ReIDOutput:
+        output = super().forward(images, modalities, logits=logits)
+        if not logits:
+            return output
+        return output._replace(
+            clothes_logits=self.clothes_classifier(output.features.detach()),
+            adversarial_clothes_logits=self.clothes_classifier(output.features,
+                                                               freeze_weight=True))
 
 
-MODELS = {"bot": BoT, "caj": CAJ, "cal": CAL}
+MODELS: dict[str, type[ReIDModel]] = {"bot": BoT, "caj": CAJ, "cal": CAL}
+
+
+def model_class(name: str) -> type[ReIDModel]:
+    """A model class by name (a key of MODELS); an unknown name lists the valid ones."""
+    if name not in MODELS:
+        raise ValueError(f"unknown ReID model {name!r}; valid: {sorted(MODELS)}")
+    return MODELS[name]
 
 
 def build_model(name: str, num_classes: int, **options) -> ReIDModel:
-    """Build a model by name (a key of MODELS); options are the model's keyword arguments."""
-    if name not in MODELS:
-        raise ValueError(f"unknown ReID model {name!r}; valid: {sorted(MODELS)}")
-    return MODELS[name](num_classes, **options)
-
-
-def save_checkpoint(model: ReIDModel, folder: str | Path, config: dict | None = None) -> Path:
-    """Write `model.safetensors` (the state dict) and `config.json` (how to rebuild the model, plus
-    the caller's JSON-serialisable `config`, e.g. the training settings) into `folder`, each file
-    atomically. Pass the bare model, not its DDP wrapper."""
-    folder = Path(folder)
-    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    with atomic_path(folder / CHECKPOINT_WEIGHTS) as tmp:
-        save_file(state, tmp, metadata={"format": "pt"})
-    document = {"format": CHECKPOINT_FORMAT, "model": model.build_config(), "config": config or {}}
-    write_text(folder / CHECKPOINT_CONFIG, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return folder
-
-
-def load_checkpoint_config(folder: str | Path) -> dict:
-    """The whole `config.json` of a checkpoint: {"format", "model", "config"}."""
-    path = Path(folder) / CHECKPOINT_CONFIG
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder}: not a ReID checkpoint (no {CHECKPOINT_CONFIG})")
-    try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(document, dict) or document.get("format") != CHECKPOINT_FORMAT:
-        found = document.get("format") if isinstance(document, dict) else document
-        raise ValueError(f"{path}: format {found!r}, "
-                         f"expected {CHECKPOINT_FORMAT!r}")
-    return document
-
-
-def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -> ReIDModel:
-    """Rebuild the model saved in `folder` and load its weights; returned in eval mode."""
-    spec = load_checkpoint_config(folder)["model"]
-    model = build_model(spec["name"], spec["num_classes"], **spec["options"])
-    model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
-    return model.to(device).eval()
+    """Build a model by name; options are the model's keyword arguments."""
+    return model_class(name)(num_classes, **options)

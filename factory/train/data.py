@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from factory.reid.sampler import MODALITY_CODES
 from factory.table_io import read_table
 from schemas.configs import TrainConfig
-
-MODALITY_CODES = {"rgb": 0, "ir": 1}
 
 
 @dataclass

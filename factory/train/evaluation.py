@@ -2,35 +2,13 @@
 
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import torch
 
 from factory.evaluate import protocol_for
 from factory.evaluate.refinement import refined_distance
-from factory.image_files import load_rgb
-from factory.reid.augment import reid_test_transform
+from factory.reid.features import extract_features
 from factory.table_io import read_table
-from factory.train.data import MODALITY_CODES, evaluation_rows, with_source_rows
-
-
-@torch.no_grad()
-def extract_features(model, paths: list[str], modalities: list[str], *,
-                     size: tuple[int, int], device, batch_size: int = 64) -> np.ndarray:
-    """L2-normalised eval-mode features of the images at `paths`, one row each."""
-    transform = reid_test_transform(size)
-    model.eval()
-    features = []
-    for start in range(0, len(paths), batch_size):
-        images = []
-        for path in paths[start:start + batch_size]:
-            images.append(transform(load_rgb(path)))
-        batch = torch.stack(images).to(device)
-        codes = torch.tensor([MODALITY_CODES[m] for m in modalities[start:start + batch_size]],
-                             device=device)
-        output = model(batch, codes) if model.name == "caj" else model(batch)
-        features.append(torch.nn.functional.normalize(output, dim=1).cpu().numpy())
-    return np.concatenate(features)
+from factory.train.data import evaluation_rows, with_source_rows
 
 
 def _refined(model, rows: pl.DataFrame, features, versions: Path, size, device):
@@ -39,7 +17,8 @@ def _refined(model, rows: pl.DataFrame, features, versions: Path, size, device):
     generated = pl.from_arrow(read_table(versions, "generated"))
     generated = with_source_rows(generated, rows).sort("image_id")
     version_features = extract_features(model, generated["path"].to_list(),
-                                        generated["modality"].to_list(), size=size, device=device)
+                                        generated["modality"].to_list(), size=size,
+                                        device=device).features
     return refined_distance(features, rows["pid"].to_numpy(), version_features,
                             generated["source_row"].to_numpy())
 
@@ -52,7 +31,7 @@ def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int],
     changes, for DLCR's test-time prediction refinement."""
     rows = evaluation_rows(images)
     features = extract_features(model, rows["path"].to_list(), rows["modality"].to_list(),
-                                size=size, device=device)
+                                size=size, device=device).features
     embedding = features if refine_with is None else \
         _refined(model, rows, features, refine_with, size, device)
     results = protocol_for(protocol)(rows, embedding)

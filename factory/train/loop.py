@@ -1,32 +1,26 @@
 """The function every Ray Train worker runs: build, restore, train, evaluate, checkpoint.
 
 The device comes from Ray (`ray.train.torch.get_device()`), the process group (gloo on CPU, NCCL
-on GPUs) from `TorchTrainer`; nothing here names a device kind.
+on GPUs) from `TorchTrainer`; nothing here names a device kind. What differs by model (sampler,
+augmentation, metric loss, clothes labels) the model class says (`factory.reid.models`).
 """
 
-import json
-import tempfile
 import time
-from pathlib import Path
 
 import ray.train
 import ray.train.torch
 import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
-from torchvision.transforms import v2
 
-from factory.reid.augment import caj_train_transforms, reid_train_transform
-from factory.reid.models import CHECKPOINT_WEIGHTS, build_model, save_checkpoint
-from factory.reid.sampler import PKSampler, VisibleInfraredPKSampler
+from factory.ray_training import report, restore
+from factory.reid.checkpoint import CHECKPOINT_WEIGHTS, save_checkpoint
+from factory.reid.models import ReIDModel, model_class
 from factory.train.batches import ImageRows, ProgressiveBatchSampler
 from factory.train.data import TrainingSet, load_training_set
 from factory.train.evaluation import evaluate_model
 from factory.train.objectives import Objective
 from schemas.configs import TrainConfig
-
-TRAIN_STATE = "train_state.pt"
-HISTORY = "history.json"  # every epoch's metrics so far (Ray keeps only the last checkpoints')
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:
@@ -36,46 +30,20 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.lr * 0.1 ** sum(epoch >= milestone for milestone in config.milestones)
 
 
-def _transforms(config: TrainConfig) -> dict:
-    size = (config.height, config.width)
-    if config.model != "caj":
-        transform = reid_train_transform(size)
-        return {0: transform, 1: transform}
-    caj = caj_train_transforms(size)
-    # CAJ feeds each visible image plain and channel-exchanged; we draw one of the two per image.
-    return {0: v2.RandomChoice([caj.visible, caj.visible_exchanged]), 1: caj.infrared}
-
-
 def build_loader(config: TrainConfig, data: TrainingSet, rank: int, world: int) -> DataLoader:
     # Progressive mixing pairs synthetic rows with their real sources; as extra classes they
     # are identities of their own, sampled like real ones.
     sampled = slice(None) if config.mixing == "extra_classes" else slice(0, data.num_real)
-    if config.model == "caj":
-        batches = VisibleInfraredPKSampler(data.labels[sampled], data.modalities[sampled],
-                                           config.p, config.k, seed=config.seed, rank=rank,
-                                           world_size=world)
-    else:
-        batches = PKSampler(data.labels[sampled], config.p, config.k, seed=config.seed,
-                            rank=rank, world_size=world)
+    kind = model_class(config.model)
+    batches = kind.batch_sampler(data.labels[sampled], data.modalities[sampled], config.p,
+                                 config.k, seed=config.seed, rank=rank, world_size=world)
     if config.mixing == "progressive":
         batches = ProgressiveBatchSampler(batches, data.variants, ratio=config.synthetic_ratio,
                                           seed=config.seed)
-    return DataLoader(ImageRows(data, _transforms(config)), batch_sampler=batches,
+    transforms = kind.train_transforms((config.height, config.width))
+    return DataLoader(ImageRows(data, transforms), batch_sampler=batches,
                       num_workers=config.loader_workers,
                       persistent_workers=config.loader_workers > 0)
-
-
-def _restore(model, optimizer) -> list[dict]:
-    """Load the last reported checkpoint, if any; returns the metrics of the epochs done."""
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is None:
-        return []
-    with checkpoint.as_directory() as folder:
-        model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
-        state = torch.load(Path(folder) / TRAIN_STATE, weights_only=True)
-        history = json.loads((Path(folder) / HISTORY).read_text())
-    optimizer.load_state_dict(state["optimizer"])
-    return history
 
 
 def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device):
@@ -101,23 +69,13 @@ def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainCo
                     "images_per_second": images / seconds if seconds else 0.0}
 
 
-def _report(history: list[dict], model, optimizer, config: TrainConfig, rank: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        checkpoint = None
-        if rank == 0:
-            save_checkpoint(model, folder, config=config.model_dump(mode="json"))
-            torch.save({"optimizer": optimizer.state_dict()}, Path(folder) / TRAIN_STATE)
-            (Path(folder) / HISTORY).write_text(json.dumps(history, indent=1))
-            checkpoint = ray.train.Checkpoint.from_directory(folder)
-        ray.train.report(history[-1], checkpoint=checkpoint)
-
-
-def build_reid_model(config: TrainConfig, data: TrainingSet):
+def build_reid_model(config: TrainConfig, data: TrainingSet) -> ReIDModel:
+    kind = model_class(config.model)
     options = {"arch": config.arch, "pooling": config.pooling,
                "pretrained_path": config.pretrained}
-    if config.model == "cal":
+    if kind.learns_clothes:
         options["num_clothes"] = data.num_clothes
-    return build_model(config.model, data.num_classes, **options)
+    return kind(data.num_classes, **options)
 
 
 def train_loop_per_worker(config_dict: dict) -> None:
@@ -127,17 +85,17 @@ def train_loop_per_worker(config_dict: dict) -> None:
     device = ray.train.torch.get_device()
     torch.manual_seed(config.seed)
     data = load_training_set(config)
-    options = {"arch": config.arch, "pooling": config.pooling,
-               "pretrained_path": config.pretrained}
-    if config.model == "cal":
-        options["num_clothes"] = data.num_clothes
-    model = build_model(config.model, data.num_classes, **options)
+    model = build_reid_model(config, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
                                  weight_decay=config.weight_decay)
-    history = _restore(model, optimizer)
+    optimizer_state, history = restore(
+        lambda folder: model.load_state_dict(load_file(folder / CHECKPOINT_WEIGHTS)))
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
     trained = ray.train.torch.prepare_model(model)
     loader = build_loader(config, data, rank, world)
     objective = Objective(config, data)
+    settings = config.model_dump(mode="json")
     for epoch in range(len(history), config.epochs):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, epoch)
@@ -150,4 +108,6 @@ def train_loop_per_worker(config_dict: dict) -> None:
                                       size=(config.height, config.width), device=device,
                                       refine_with=config.refine_with)
         history.append(metrics)
-        _report(history, model, optimizer, config, rank)
+        report(history[-1], rank=rank, optimizer=optimizer, history=history,
+               save_model=lambda folder: save_checkpoint(model, folder, settings,
+                                                         class_pids=data.class_pids))

@@ -1,4 +1,6 @@
-"""The loss of each ReID model, on one batch (BoT, CAJ and CAL as their papers train them)."""
+"""The loss of a ReID model on one batch (BoT, CAJ and CAL as their papers train them)."""
+
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -7,43 +9,41 @@ from factory.reid.losses import (
     ClothesAdversarialLoss,
     CosineCrossEntropy,
     CrossEntropyLabelSmooth,
-    TripletLoss,
-    WeightedRegularizedTriplet,
     pid_clothes_matrix,
 )
+from factory.reid.models import model_class
 from factory.train.data import TrainingSet
 from schemas.configs import TrainConfig
 
 
 class Objective:
-    """identity cross-entropy (label-smoothed) + metric loss (batch-hard triplet; WRT for CAJ);
-    CAL adds the clothes classifier's loss and, from `cal_start_epoch`, the clothes-adversarial
-    loss, both on real images only (DLCR: generated images carry no clothes label)."""
+    """identity cross-entropy (label-smoothed) + the model's metric loss (batch-hard triplet;
+    WRT for CAJ); a model that returns clothes logits (CAL) adds the clothes classifier's loss
+    and, from `cal_start_epoch`, the clothes-adversarial loss, both on real images only (DLCR:
+    generated images carry no clothes label)."""
 
     def __init__(self, config: TrainConfig, data: TrainingSet):
-        self.model, self.cal_start_epoch = config.model, config.cal_start_epoch
+        self.cal_start_epoch = config.cal_start_epoch
         self.identity = CrossEntropyLabelSmooth(config.label_smoothing)
-        self.metric = (WeightedRegularizedTriplet() if config.model == "caj"
-                       else TripletLoss(config.triplet_margin))
-        if config.model == "cal":
-            real = slice(0, data.num_real)
-            self.pid2clothes = pid_clothes_matrix(
-                torch.from_numpy(data.labels[real]), torch.from_numpy(data.clothes[real]),
-                data.num_classes, data.num_clothes)
-            self.clothes = CosineCrossEntropy()
-            self.adversarial = ClothesAdversarialLoss()
+        self.metric = model_class(config.model).metric_loss(config.triplet_margin)
+        self.data = data
+        self.clothes = CosineCrossEntropy()
+        self.adversarial = ClothesAdversarialLoss()
 
-    def forward(self, model, batch: dict):
-        if self.model == "caj":
-            return model(batch["image"], batch["modality"])
-        return model(batch["image"])
+    @cached_property
+    def pid2clothes(self) -> Tensor:
+        """CAL's identity x clothes-class matrix, from the real rows."""
+        real = slice(0, self.data.num_real)
+        return pid_clothes_matrix(
+            torch.from_numpy(self.data.labels[real]), torch.from_numpy(self.data.clothes[real]),
+            self.data.num_classes, self.data.num_clothes)
 
     def __call__(self, model, batch: dict, epoch: int) -> tuple[Tensor, dict[str, float]]:
-        output = self.forward(model, batch)
+        output = model(batch["image"], batch["modality"], logits=True)
         labels = batch["label"]
         parts = {"id_loss": self.identity(output.logits, labels),
-                 "metric_loss": self.metric(output.features, labels)}
-        if self.model == "cal":
+                 "metric_loss": self.metric(output.pooled, labels)}
+        if output.clothes_logits is not None:
             real = ~batch["synthetic"]
             clothes = batch["clothes"][real]
             parts["clothes_loss"] = self.clothes(output.clothes_logits[real], clothes)

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from factory.atomic import atomic_path
 from factory.export.stage import kept_synthetic, synthetic_image_rows
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
-from factory.reid.models import load_checkpoint
+from factory.reid.checkpoint import load_checkpoint
 from factory.table_io import read_table, write_table
 from schemas.configs import TrainConfig
 

@@ -1,14 +1,13 @@
 """Entry points shared by `factory train|tune` and `jobs/train.py|tune.py`: run, then report."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from factory.atomic import write_text
+from factory.ray_training import read_history
 from factory.report.markdown import markdown_table
 from factory.report.training import write_train_report
-from factory.train.loop import HISTORY
 from factory.train.sweep import plot_sweep, run_sweep, sweep_table
 from factory.train.trainer import fit
 from schemas.configs import SweepConfig, TrainConfig
@@ -17,10 +16,7 @@ from schemas.configs import SweepConfig, TrainConfig
 def train(config: TrainConfig) -> tuple[Path, Path]:
     """Train (or resume) a run; returns its last checkpoint folder and its report."""
     result = fit(config)
-    if result.checkpoint is None:
-        raise RuntimeError(f"run {config.name!r} reported no checkpoint")
-    with result.checkpoint.as_directory() as folder:
-        history = pd.DataFrame(json.loads((Path(folder) / HISTORY).read_text()))
+    history = pd.DataFrame(read_history(result.checkpoint))
     report = write_train_report(history, Path(result.path), name=config.name,
                                 checkpoint=result.checkpoint.path)
     return Path(result.checkpoint.path), report

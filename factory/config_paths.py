@@ -1,0 +1,35 @@
+"""A job's paths made absolute before its work leaves this process (Ray workers may run in another
+folder or on another node), its inputs checked first, so a bad path fails before any work
+starts with an error that names the field."""
+
+import re
+from pathlib import Path
+
+from schemas.config_base import ConfigError
+
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # "org/name"
+
+
+def resolve_paths(config, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()):
+    """`config` (a pydantic model) with the path fields named in `inputs` (which must exist) and
+    `outputs` (not checked: what the job writes, or what a later stage reads) made absolute;
+    fields set to None are left alone."""
+    changes = {}
+    for field in (*inputs, *outputs):
+        value = getattr(config, field)
+        if value is None:
+            continue
+        if field in inputs and not Path(value).exists():
+            raise ConfigError(f"field {field!r}: {value} does not exist")
+        changes[field] = Path(value).resolve()
+    return config.model_copy(update=changes)
+
+
+def resolve_model(name: str, field: str = "model") -> str:
+    """A model named by folder (made absolute) or by hub id (kept: it resolves on the workers,
+    which may download it)."""
+    if Path(name).is_dir():
+        return str(Path(name).resolve())
+    if HUB_ID.match(name):
+        return name
+    raise ConfigError(f"field {field!r}: {name} is neither a model folder nor a hub id")
