@@ -22,6 +22,7 @@ from factory.filter.stage import (
     similarity_threshold,
 )
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR, read_parts, write_part
+from factory.laptop.presets import smoke_preset
 from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint, save_checkpoint
 from factory.reid.features import extract_features
 from factory.reid.models import build_model
@@ -36,8 +37,7 @@ SIZE = (64, 32)
 @pytest.fixture(scope="module")
 def scorer(toy_images, tmp_path_factory):
     """A BoT checkpoint 'trained' on toy Market-1501's train split: class-mean classifier."""
-    train = TrainConfig(images=toy_images("market1501"), arch="resnet10", height=SIZE[0],
-                        width=SIZE[1])
+    train = TrainConfig(images=toy_images("market1501"), **smoke_preset("train"))  # SIZE
     data = load_training_set(train)
     torch.manual_seed(0)
     model = build_model("bot", data.num_classes, arch="resnet10").eval()

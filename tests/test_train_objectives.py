@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from factory.laptop.presets import smoke_preset
 from factory.train.data import load_training_set
 from factory.train.loop import build_loader, build_reid_model, learning_rate
 from factory.train.objectives import Objective
@@ -17,7 +18,7 @@ LAYOUTS = {"bot": "market1501", "caj": "sysu_mm01", "cal": "ltcc"}
 def test_two_steps_lower_nothing_to_nan(toy_images, model_name):
     torch.manual_seed(0)
     config = TrainConfig(images=toy_images(LAYOUTS[model_name]), model=model_name,
-                         arch="resnet10", height=64, width=32, p=4, k=2, cal_start_epoch=0)
+                         cal_start_epoch=0, **smoke_preset("train"))
     data = load_training_set(config)
     model = build_reid_model(config, data)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

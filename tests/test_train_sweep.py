@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 import yaml
 
+from factory.laptop.presets import smoke_preset
 from factory.train.run import sweep
 from factory.train.sweep import search_space
 from schemas.configs import SweepConfig
 
-TRAIN = {"arch": "resnet10", "height": 64, "width": 32, "p": 4, "k": 2, "warmup_epochs": 0,
-         "max_steps_per_epoch": 2, "epochs": 2, "protocol": "market1501"}
+TRAIN = smoke_preset("train") | {"protocol": "market1501", "eval_every": 5}  # after the last
 
 
 def sweep_config(images, folder, **changes) -> SweepConfig:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from factory.laptop.presets import smoke_preset
 from factory.ray_training import HISTORY
 from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint, load_checkpoint_config
 from factory.train.run import train
 from factory.train.trainer import resolved
 from schemas.configs import ConfigError, TrainConfig
 
-SMOKE = {"arch": "resnet10", "height": 64, "width": 32, "p": 4, "k": 2, "warmup_epochs": 0,
-         "max_steps_per_epoch": 2, "eval_every": 1, "protocol": "market1501"}
+SMOKE = smoke_preset("train") | {"protocol": "market1501"}  # two epochs
 
 
 def checkpoints(run: Path) -> list[Path]:
@@ -29,7 +29,7 @@ def history_of(checkpoint: Path) -> list[dict]:
 
 
 def test_train_report_and_resume(ray_cluster, toy_market, tmp_path):
-    config = TrainConfig(images=toy_market, epochs=2, storage_path=tmp_path, name="run", **SMOKE)
+    config = TrainConfig(images=toy_market, storage_path=tmp_path, name="run", **SMOKE)
     checkpoint, report = train(config)
     first = history_of(checkpoint)
     assert [row["epoch"] for row in first] == [1, 2]
