@@ -16,12 +16,13 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from schemas.config_base import RayTrainRun
+
 TRAIN_STATE = "train_state.pt"
 HISTORY = "history.json"
 
 
-def scaling_for(config) -> ScalingConfig:
-    """Workers of a config with `workers`, `cpus_per_worker` and `gpus_per_worker`."""
+def scaling_for(config: RayTrainRun) -> ScalingConfig:
     resources = {"CPU": config.cpus_per_worker}
     if config.gpus_per_worker:
         resources["GPU"] = config.gpus_per_worker
@@ -29,9 +30,9 @@ def scaling_for(config) -> ScalingConfig:
                          resources_per_worker=resources)
 
 
-def build_trainer(loop: Callable[[dict], None], config, *, callbacks=None) -> TorchTrainer:
-    """A `TorchTrainer` running `loop(config as JSON)` on every worker; `config` also has `name`,
-    `storage_path` and `keep_checkpoints`."""
+def build_trainer(loop: Callable[[dict], None], config: RayTrainRun, *,
+                  callbacks=None) -> TorchTrainer:
+    """A `TorchTrainer` running `loop(config as JSON)` on every worker."""
     run = RunConfig(name=config.name, storage_path=str(config.storage_path),
                     checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
                     failure_config=FailureConfig(max_failures=2), callbacks=callbacks)
@@ -39,7 +40,7 @@ def build_trainer(loop: Callable[[dict], None], config, *, callbacks=None) -> To
                         scaling_config=scaling_for(config), run_config=run)
 
 
-def fit(loop: Callable[[dict], None], config) -> ray.train.Result:
+def fit(loop: Callable[[dict], None], config: RayTrainRun) -> ray.train.Result:
     """Run (or resume) the run; raises if it failed or reported no checkpoint."""
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:

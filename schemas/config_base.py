@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
@@ -25,6 +25,25 @@ class ConfigError(ValueError):
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+class RayTrainRun(StrictModel):
+    """The fields of a run on Ray Train (`factory.ray_training`): its workers and where it
+    keeps its checkpoints. Train and adapt configs extend it."""
+
+    workers: int = Field(1, ge=1)
+    """Ray Train workers (data parallel, one process each; gloo on CPU, NCCL on GPUs)."""
+    gpus_per_worker: float = Field(0.0, ge=0)
+    """GPUs each worker asks Ray for; 0 trains on CPU."""
+    cpus_per_worker: float = Field(1.0, gt=0)
+    """CPUs each worker asks Ray for."""
+    storage_path: Path = Path("runs")
+    """Where runs keep checkpoints and results; a local folder or a shared/cloud path."""
+    name: str = "run"
+    """Run name: re-running with the same storage_path and name resumes from the last
+    checkpoint."""
+    keep_checkpoints: int = Field(2, ge=1)
+    """Checkpoints kept per run."""
 
 
 Config = TypeVar("Config", bound=StrictModel)

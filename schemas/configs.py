@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from factory.methods import METHOD_NAMES
 from schemas.config_base import (
     ConfigError,
+    RayTrainRun,
     StrictModel,
     apply_overrides,
     load_config,
@@ -79,7 +80,7 @@ class DemoConfig(StrictModel):
     """Generation methods to run and compare against real-only training."""
 
 
-class TrainConfig(StrictModel):
+class TrainConfig(RayTrainRun):
     """Train a ReID model on Ray Train, on real images plus (optionally) kept synthetic ones."""
 
     images: Path
@@ -139,21 +140,10 @@ class TrainConfig(StrictModel):
     prediction refinement (null: plain ranking)."""
     eval_every: int = Field(5, ge=1)
     """Evaluate every this many epochs, and after the last."""
-    workers: int = Field(1, ge=1)
-    """Ray Train workers (one process each; gloo on CPU, NCCL on GPUs)."""
-    gpus_per_worker: float = Field(0.0, ge=0)
-    """GPUs each worker asks Ray for; 0 trains on CPU."""
-    cpus_per_worker: float = Field(1.0, gt=0)
-    """CPUs each worker asks Ray for."""
     loader_workers: int = Field(0, ge=0)
     """DataLoader processes per Ray Train worker."""
-    storage_path: Path = Path("runs")
-    """Where runs keep checkpoints and results; a local folder or a shared/cloud path."""
     name: str = "reid"
-    """Run name: re-running with the same storage_path and name resumes from the last
-    checkpoint."""
-    keep_checkpoints: int = Field(2, ge=1)
-    """Checkpoints kept per run."""
+    """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
     """Seed of sampling, augmentation and initialisation."""
 

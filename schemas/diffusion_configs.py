@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from schemas.config_base import StrictModel
+from schemas.config_base import RayTrainRun
 
 # The SD-1.5 weights as mirrored after runwayml/stable-diffusion-v1-5 left the hub.
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -14,9 +14,10 @@ SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CODE_NAME = re.compile(r"^(rgb|ir)(\d*)$")
 
 
-class AdaptConfig(StrictModel):
+class AdaptConfig(RayTrainRun):
     """Learn one identity token per person and one UNet attention LoRA (DiVE, Diffusion-ReID)
-    on Ray Train, from the `images` table; writes an adapter folder."""
+    on Ray Train, from the `images` table; writes an adapter folder. The report's sampling
+    task asks for `gpus_per_worker` too."""
 
     model: str = SD15
     """Base text-to-image model: a local diffusers folder or a hub id."""
@@ -59,19 +60,8 @@ class AdaptConfig(StrictModel):
     """Training image width in pixels (DiVE: 256), a multiple of 8."""
     checkpoint_every: int = Field(200, ge=1)
     """Steps between checkpoints (and progress reports)."""
-    keep_checkpoints: int = Field(2, ge=1)
-    """Checkpoints kept per run."""
-    workers: int = Field(1, ge=1)
-    """Ray Train workers (data parallel; gloo on CPU, NCCL on GPUs)."""
-    gpus_per_worker: float = Field(0.0, ge=0)
-    """GPUs each worker (and the report's sampling task) asks Ray for; 0 trains on CPU."""
-    cpus_per_worker: float = Field(1.0, gt=0)
-    """CPUs each worker asks Ray for."""
-    storage_path: Path = Path("runs")
-    """Where runs keep checkpoints; a local folder or a shared/cloud path."""
     name: str = "adapt"
-    """Run name: re-running with the same storage_path and name resumes from the last
-    checkpoint."""
+    """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
     """Seed of the LoRA initialisation, batches, prompts, noise and timesteps."""
     report_identities: int = Field(4, ge=0)
