@@ -2,9 +2,10 @@
 
     python bench/run_all.py [--only NAME ...] [--summary-only]
 
-Each benchmark is its own script writing `bench/results/<name>.json` (ratios against a baseline
-measured in the same run); this runs them one after another (they time themselves, so they must
-not share the machine) and writes `bench/results/summary.md`, which the README links.
+Each benchmark is its own module (`bench/<name>.py`, or a package `bench/<name>/`) writing
+`bench/results/<name>.json` (ratios against a baseline measured in the same run); this runs them
+one after another as `python -m bench.<name>` (they time themselves, so they must not share the
+machine) and writes `bench/results/summary.md`, which the README links.
 """
 
 import argparse
@@ -95,7 +96,7 @@ def summary_table() -> list[dict]:
     for name, (what, _, _) in BENCHMARKS.items():
         path = RESULTS / f"{name}.json"
         result = headline(name, json.loads(path.read_text())) if path.is_file() else "not run"
-        rows.append({"benchmark": f"`bench/{name}.py`", "compares": what, "result": result})
+        rows.append({"benchmark": f"`bench.{name}`", "compares": what, "result": result})
     return rows
 
 
@@ -106,7 +107,7 @@ def main() -> int:
     args = parser.parse_args()
     failed = []
     for name in [] if args.summary_only else (args.only or list(BENCHMARKS)):
-        command = [sys.executable, f"bench/{name}.py", "--out", str(RESULTS / f"{name}.json")]
+        command = [sys.executable, "-m", f"bench.{name}", "--out", str(RESULTS / f"{name}.json")]
         print("running", " ".join(command), flush=True)
         if subprocess.run(command).returncode != 0:
             failed.append(name)

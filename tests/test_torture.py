@@ -1,26 +1,16 @@
-"""The crash-and-resume torture (bench/torture.py), small: the generate stage killed ten times
+"""The crash-and-resume torture (bench/torture/), small: the generate stage killed ten times
 (driver or a generator actor), a training run and a sweep three times each; the last run must
 leave exactly-once results."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from bench.torture import torture_generate, torture_sweep, torture_train
 from factory.generate.audit import audit_run
-
-
-def torture_module():
-    path = Path(__file__).resolve().parent.parent / "bench" / "torture.py"
-    spec = importlib.util.spec_from_file_location("torture", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 def test_generate_survives_ten_kills(ray_cluster, tmp_path):
-    result = torture_module().torture_generate(tmp_path, rounds=10, seed=0)
+    result = torture_generate(tmp_path, rounds=10, seed=0)
     final = result["final"]
     assert result["ok"], final
     assert final["audit"]["problems"] == [] and final["progress_never_lost"]
@@ -35,7 +25,7 @@ def test_generate_survives_ten_kills(ray_cluster, tmp_path):
 
 @pytest.mark.slow
 def test_training_resumes_after_three_kills(tmp_path):
-    result = torture_module().torture_train(tmp_path, rounds=3, seed=0, epochs=6)
+    result = torture_train(tmp_path, rounds=3, seed=0, epochs=6)
     assert result["ok"], result["final"]
     assert result["final"]["epochs"] == [1, 2, 3, 4, 5, 6]
     assert result["kills"]["driver_or_job"] >= 1
@@ -43,6 +33,6 @@ def test_training_resumes_after_three_kills(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_restores_after_three_kills(tmp_path):
-    result = torture_module().torture_sweep(tmp_path, rounds=3, seed=0, trials=2, epochs=2)
+    result = torture_sweep(tmp_path, rounds=3, seed=0, trials=2, epochs=2)
     assert result["ok"], result["final"]
     assert len(result["final"]["trials"]) == 2 and result["kills"]["driver_or_job"] >= 1

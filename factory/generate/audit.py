@@ -7,7 +7,7 @@ Checks, against `<out>/tasks.parquet`: every planned task has exactly one commit
 shows), no row names an unplanned task, every part file parses as its table, every written row's
 image exists under `images/` and decodes, no image file lacks a row (an orphan), failed rows name
 no image, and nothing half-done is left (`.staging/` entries, `*.tmp` files). The crash-and-resume
-torture (`bench/torture.py`) and the generate tests end on it.
+torture (`python -m bench.torture`) and the generate tests end on it.
 """
 
 import os
