@@ -57,7 +57,7 @@ def kill_rounds(part: str, command: list[str], progress, *, rounds: int,
 
 def history(run: Path) -> list[dict]:
     """The epoch rows of a Ray Train run's last whole checkpoint ([] before the first)."""
-    from factory.train.loop import HISTORY
+    from factory.ray_training import HISTORY
 
     for checkpoint in sorted(run.glob("checkpoint_*"), reverse=True):
         try:  # a checkpoint being copied in may not hold its history yet
