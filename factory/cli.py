@@ -253,10 +253,16 @@ def _describe(args) -> int:
     from schemas.generation_configs import GenerationJobConfig
 
     job = load_config(GenerationJobConfig, args.config, args.set)
+    settings = {}
+    if args.smoke and job.describe.vlm_backend != "attributes":
+        from factory.laptop.stand_ins.vlm import smoke_settings as vlm_settings
+
+        settings.update(vlm_settings(Path(job.out) / "smoke-vlm"))
     if args.smoke and job.describe.backend != "attributes":
         from factory.laptop.tiny_llm import smoke_settings
 
-        settings = smoke_settings(Path(job.out) / "smoke-llm")
+        settings.update(smoke_settings(Path(job.out) / "smoke-llm"))
+    if settings:
         job = apply_overrides(GenerationJobConfig, job, args.set, source=args.config, preset={
             f"describe.{key}": value for key, value in settings.items()})
     from factory.describe import run_describe
@@ -273,7 +279,7 @@ def _add_describe(commands) -> None:
     describe.add_argument("config", help="generation job YAML: its images, prompts and describe "
                                          "section are used")
     _add_overrides(describe, "describe.backend=vllm",
-                   "LLM backends: the tiny local Llama on vLLM's CPU build")
+                   "VLM and LLM backends: the tiny local Idefics3 and Llama (vLLM's CPU build)")
     describe.set_defaults(run=_describe)
 
 

@@ -1,34 +1,62 @@
 """Configuration of the describe stage: clothing items (DLCR) and identity captions (LPE).
 
-The stage turns an `images` table into a `prompts` table. Its LLM backends run in the describe
-stage's own environment (ARCHITECTURE.md); the `attributes` backend needs no model at all.
+The stage turns an `images` table into a `prompts` table in two steps: a vision-language model
+answers questions about each image (the per-image `descriptions` table), then an LLM extracts
+clothing items per outfit and writes a caption per identity. Its vLLM backends run in the
+describe stage's own environment (ARCHITECTURE.md); `attributes` needs no model at all.
 """
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.config_base import StrictModel
 
 DLCR_LLM = "meta-llama/Llama-2-7b-chat-hf"
+DLCR_VLM = "llava-hf/llava-1.5-7b-hf"
 
 
 class DescribeConfig(StrictModel):
     """Describe outfits and identities: the `prompts` table the planner reads."""
 
     backend: Literal["attributes", "vllm", "http"] = "attributes"
-    """Who writes the text: `attributes` copies the dataset's own descriptions (its
-    `descriptions` table; offline), `vllm` runs an LLM on Ray Data workers through `ray.data.llm`,
-    `http` asks any OpenAI-compatible chat-completions server."""
+    """Who writes the prompts from the per-image descriptions: `attributes` copies them (the
+    dataset's own clothing items; offline), `vllm` runs an LLM on Ray Data workers through
+    `ray.data.llm`, `http` asks any OpenAI-compatible chat-completions server."""
+    vlm_backend: Literal["attributes", "vllm", "http", "transformers"] = "attributes"
+    """Who describes each image: `attributes` reads the dataset's own `descriptions` table
+    (offline; the toy world writes one), `vllm` runs the VLM on Ray Data workers through
+    `ray.data.llm`, `http` asks an OpenAI-compatible server (images as data URLs),
+    `transformers` runs the VLM folder under transformers' `generate()` (no vLLM needed)."""
+    vlm: str = DLCR_VLM
+    """Vision-language model that answers "What clothes is the person wearing?" per image (and
+    describes a few images of each identity for its caption): a local folder or hub id (`vllm`,
+    `transformers`), or the model name the server serves (`http`). DLCR uses LLaVA; any VLM
+    the backend runs will do (e.g. Qwen/Qwen2.5-VL-3B-Instruct)."""
+    vlm_revision: str | None = None
+    """Hub revision (commit or tag) of `vlm`, passed to the loader and recorded in each answer's
+    lineage; null: whatever the folder, cache or server holds (recorded as null)."""
+    vlm_server_url: str = "http://127.0.0.1:8000/v1/chat/completions"
+    """Chat-completions endpoint of the `http` VLM backend."""
+    vlm_temperature: float = Field(0.2, ge=0.0, le=2.0)
+    """The VLM's sampling temperature (DLCR: 0.2)."""
+    vlm_max_tokens: int = Field(96, ge=8)
+    """Longest VLM answer in tokens."""
+    max_answer_chars: int = Field(300, ge=16)
+    """Longest VLM answer in characters: a longer JSON answer is rejected and asked again, a
+    longer plain-text one (`transformers`) is cut at a word."""
+    answers: Path | None = None
+    """Per-image `descriptions` table the VLM writes (committed every 256 answers and after
+    each round); a re-run asks only the images not in it. Null: beside the prompts table, as
+    `<prompts stem>.descriptions.parquet`."""
     kinds: list[Literal["clothing", "caption"]] = ["clothing", "caption"]
     """Prompts to make: per-outfit clothing items (DLCR) and per-identity captions (LPE)."""
     splits: list[Literal["train", "val", "test"]] = ["train"]
     """Splits of the `images` table whose outfits and identities are described."""
     descriptions: Path | None = None
-    """Per-image descriptions of the dataset (a `descriptions` table: identity_text,
-    outfit_text, items), standing for DLCR's per-image answers: every backend reads them (the
-    `attributes` one copies them), so a job without them stops before any work."""
+    """The dataset's own per-image descriptions (a `descriptions` table: identity_text,
+    outfit_text, items), read when `vlm_backend` is `attributes` instead of asking a VLM."""
     redo_failed: bool = False
     """Ask again for keys whose row in the output table is a failed one (by default a re-run
     skips every key already in the table)."""
@@ -43,20 +71,21 @@ class DescribeConfig(StrictModel):
     answers_per_outfit: int = Field(4, ge=1, le=64)
     """Per-image answers to "What clothes is the person wearing?" joined into one extraction
     request per (identity, outfit); DLCR joins all of them, we cap them to fit the context."""
-    descriptions_per_identity: int = Field(4, ge=1, le=64)
-    """Per-image descriptions summarised into one caption per identity (LPE)."""
+    images_per_identity: int = Field(4, ge=1, le=64)
+    """Images of each identity described for its caption (LPE): a VLM describes this many of
+    its images (a seeded choice), and the caption request summarises as many descriptions."""
     temperature: float = Field(0.6, ge=0.0, le=2.0)
-    """Sampling temperature (DLCR: 0.6)."""
+    """The LLM's sampling temperature (DLCR: 0.6)."""
     top_p: float = Field(0.9, gt=0.0, le=1.0)
-    """Nucleus sampling mass (DLCR: 0.9)."""
+    """The LLM's nucleus sampling mass (DLCR: 0.9)."""
     max_tokens: int = Field(128, ge=8)
     """Longest reply in tokens."""
     seed: int = 0
-    """Sampling seed; each request adds a hash of its key, so re-runs ask the same questions
-    with the same seeds."""
+    """Sampling seed; each request adds a hash of its key (the image and question for the VLM),
+    so re-runs ask the same questions with the same seeds."""
     retries: int = Field(2, ge=0, le=10)
-    """Times a rejected reply (bad JSON, empty or absurd items) is asked again, with a new
-    seed, before the row is recorded as failed."""
+    """Times a rejected reply (bad JSON, empty or absurd items, an empty VLM answer) is asked
+    again, with a new seed, before the row is recorded as failed."""
     max_items: int = Field(12, ge=1)
     """Most clothing items a reply may list; more is absurd and rejected."""
     max_item_chars: int = Field(64, ge=4)
@@ -64,11 +93,13 @@ class DescribeConfig(StrictModel):
     max_caption_chars: int = Field(300, ge=16)
     """Longest caption in characters."""
     batch_size: int = Field(16, ge=1)
-    """Rows per batch sent to an engine or server."""
+    """Rows per batch sent to an engine, server or transformers VLM."""
     concurrency: int = Field(1, ge=1)
-    """vLLM engine replicas (`vllm`) or concurrent request workers (`http`)."""
+    """vLLM engine replicas (`vllm`), concurrent request workers (`http`) or transformers
+    VLM actors."""
     gpus_per_engine: float = Field(1.0, ge=0.0)
-    """GPUs each vLLM engine asks Ray for; 0 runs vLLM's CPU build (tests, laptops)."""
+    """GPUs each vLLM engine (or transformers VLM actor) asks Ray for; 0 runs on CPU (vLLM's
+    CPU build; tests, laptops)."""
     cpus_per_engine: float = Field(0.5, gt=0.0)
     """CPUs reserved for each vLLM engine's placement group when `gpus_per_engine` is 0."""
     cpus_per_stage: float = Field(0.25, gt=0.0)
@@ -91,3 +122,13 @@ class DescribeConfig(StrictModel):
     """Python of the describe environment (e.g. `.venv-describe/bin/python`) that runs the LLM
     backends when the calling environment has no vLLM; null: the `DESCRIBE_PYTHON` environment
     variable, then `.venv-describe/bin/python`."""
+
+    @model_validator(mode="after")
+    def _copied_items_need_the_datasets_own(self):
+        if self.backend == "attributes" and self.vlm_backend != "attributes" \
+                and "clothing" in self.kinds:
+            raise ValueError(
+                f"backend 'attributes' copies the dataset's own clothing items, and a VLM's "
+                f"answers (vlm_backend {self.vlm_backend!r}) have none: set `backend` to an LLM "
+                "(vllm, http) to extract them, or `vlm_backend: attributes`")
+        return self

@@ -102,13 +102,19 @@ SCORES = _schema("scores", 2, [
 ])
 
 # Per-image contracts a dataset may provide beside its `images` table (the toy world writes both
-# in `<root>/_toy/`). What people and clothes each image shows, in words (the describe stage's
-# `attributes` backend, and the dataset's own answer to every request):
-DESCRIPTIONS = _schema("descriptions", 1, [
+# in `<root>/_toy/`). What people and clothes each image shows, in words: a dataset's own (the
+# describe stage's `attributes` backend) or a VLM's answers (describe's per-image step), with the
+# model that wrote them (null lineage: the dataset's own text).
+DESCRIPTIONS = _schema("descriptions", 2, [
     _field("image_id", pa.string()),  # the id the dataset's reader gives the image
-    _field("identity_text", pa.string()),
-    _field("outfit_text", pa.string()),
-    _field("items", pa.list_(pa.string())),  # clothing items, one phrase each
+    # the person apart from their clothes; null: not asked of this image
+    _field("identity_text", pa.string(), nullable=True),
+    _field("outfit_text", pa.string()),  # the clothes (DLCR: "What clothes is the person wearing?")
+    _field("items", pa.list_(pa.string())),  # clothing items, one phrase each (a VLM gives none)
+    _field("model", pa.string(), nullable=True),  # the VLM (folder, hub id or served name)
+    _field("revision", pa.string(), nullable=True),  # its pinned revision; null: not pinned
+    _field("prompt", pa.string(), nullable=True),  # the question(s) asked, one per line
+    _field("seed", pa.int64(), nullable=True),  # describe seed each question's seed derives from
 ])
 # Ground-truth human parsing (DLCR's clothes masks without a parser model).
 PARSING_MASKS = _schema("parsing_masks", 1, [

@@ -5,27 +5,22 @@
 They need the describe environment (`make describe-env`; `make test` makes it first).
 """
 
-import os
-import signal
-import socket
-import subprocess
 import time
-import urllib.request
 
 import polars as pl
 import pytest
+from vllm_servers import vllm_server as serve
 
 from factory.describe import run_describe
 from factory.describe.environment import DEFAULT_PYTHON
 from factory.describe.llm import _http_row, reply_schema
 from factory.describe.replies import check_caption, check_clothing
-from factory.laptop.tiny_llm import SMOKE_ENGINE_KWARGS, smoke_settings
+from factory.laptop.tiny_llm import smoke_settings
 from factory.laptop.toyworld.writer import world_root, world_tables
 from factory.table_io import read_table
 from schemas.describe_config import DescribeConfig
 
 SERVED_NAME = "tiny-llama"
-SERVER_START_TIMEOUT_S = 420
 
 needs_describe_env = pytest.mark.skipif(not DEFAULT_PYTHON.exists(),
                                         reason=f"no describe environment ({DEFAULT_PYTHON}): "
@@ -42,51 +37,11 @@ def smoke(tmp_path_factory) -> dict:
     return smoke_settings(tmp_path_factory.mktemp("models") / "tiny-llm")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(server: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the vLLM server exited with {server.returncode} while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(2)
-    raise TimeoutError(f"the vLLM server did not answer {url} in {SERVER_START_TIMEOUT_S} s")
-
-
 @pytest.fixture(scope="module")
 def vllm_server(smoke):
     """A vLLM OpenAI-compatible server on 127.0.0.1 serving the tiny Llama; stopped afterwards."""
-    port = _free_port()
-    command = [str(DEFAULT_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
-               "--model", smoke["model"], "--served-model-name", SERVED_NAME,
-               "--host", "127.0.0.1", "--port", str(port),
-               "--max-model-len", str(smoke["max_model_len"]),
-               "--gpu-memory-utilization", str(smoke["gpu_memory_utilization"]),
-               "--dtype", SMOKE_ENGINE_KWARGS["dtype"], "--enforce-eager",
-               "--no-enable-chunked-prefill",
-               "--max-num-batched-tokens", str(SMOKE_ENGINE_KWARGS["max_num_batched_tokens"]),
-               "--structured-outputs-config", '{"backend": "guidance"}']
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
-    server = subprocess.Popen(command, env=env, start_new_session=True)
-    try:
-        _wait_until_healthy(server, f"http://127.0.0.1:{port}/health")
-        yield f"http://127.0.0.1:{port}/v1/chat/completions"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and the engine process it started
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    with serve(smoke["model"], SERVED_NAME, smoke) as url:
+        yield url
 
 
 def _descriptions(images_path):

@@ -6,7 +6,9 @@ import re
 import pytest
 
 from factory.describe.replies import (
+    answer_schema,
     caption_schema,
+    check_answer,
     check_caption,
     check_clothing,
     clothing_schema,
@@ -98,3 +100,31 @@ def test_the_schemas_admit_every_toy_world_description_and_nothing_the_check_rej
     for junk in ("none", "the person", "red", "red shirt\n", "x" * 30 + " shirt"):
         assert not _full_match(item_pattern, junk) or check_clothing(
             clothing([junk]), **LIMITS).error is None
+
+
+def test_a_vlm_answer_is_json_under_its_schema_or_plain_text():
+    reply = json.dumps({"answer": "The person is wearing a  red coat."})
+    verdict = check_answer(reply, json_reply=True, max_answer_chars=300)
+    assert verdict.error is None and verdict.text == "The person is wearing a red coat."
+    pattern = answer_schema(max_answer_chars=300)["properties"]["answer"]["pattern"]
+    assert _full_match(pattern, verdict.text)
+    plain = check_answer("A red coat\nand blue jeans", json_reply=False, max_answer_chars=300)
+    assert plain.text == "A red coat and blue jeans"
+    # Plain text is cut at a word boundary, as generation cuts it at max_tokens.
+    cut = check_answer("a red coat " * 10, json_reply=False, max_answer_chars=24)
+    assert cut.error is None and cut.text == "a red coat a red coat a"
+
+
+@pytest.mark.parametrize(("reply", "json_reply", "reason"), [
+    ('{"answer": "a red', True, "reply is not JSON"),
+    ('{"clothes": "a red coat"}', True, "reply has no 'answer' field"),
+    ('{"answer": 3}', True, "'answer' is not a string"),
+    ('{"answer": "a red\\u0007 coat"}', True, "answer has a control character (U+0007)"),
+    ('{"answer": "..., ;"}', True, "answer has no words"),
+    (json.dumps({"answer": "a red coat " * 40}), True, "answer is 439 characters long"),
+    ("a \u202e coat", False, "answer has a control character (U+202E)"),
+    ("   ", False, "answer has no words"),
+])
+def test_bad_vlm_answers_are_rejected_with_the_reason(reply, json_reply, reason):
+    verdict = check_answer(reply, json_reply=json_reply, max_answer_chars=300)
+    assert verdict.error is not None and verdict.error.startswith(reason), verdict.error

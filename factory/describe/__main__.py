@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", required=True, help="`images` table (Parquet)")
     parser.add_argument("--out", required=True, help="`prompts` table to write (Parquet)")
     parser.add_argument("--config-json", required=True, help="DescribeConfig as JSON")
+    parser.add_argument("--skip-vlm", action="store_true",
+                        help="the VLM step ran in the caller: use its answers table as it is")
     args = parser.parse_args(argv)
     import json
 
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     # A Ray of its own: the caller's workers run the caller's Python, which has no vLLM.
     ray.init(address="local", include_dashboard=False, log_to_driver=True)
     try:
-        table = run_describe(config, args.images, args.out)
+        table = run_describe(config, args.images, args.out, ask_vlm=not args.skip_vlm)
     except (ValueError, FileNotFoundError) as exc:
         print(f"describe: error: {exc}", file=sys.stderr)
         return 2

@@ -32,11 +32,16 @@ def describe_python(config: DescribeConfig) -> Path:
     return python
 
 
-def run_in_describe_env(config: DescribeConfig, images: Path, out: Path) -> None:
-    """Run the stage in the describe environment, on its own local Ray; raises if it fails."""
+def run_in_describe_env(config: DescribeConfig, images: Path, out: Path, *,
+                        ask_vlm: bool = True) -> None:
+    """Run the stage in the describe environment, on its own local Ray; raises if it fails.
+    `ask_vlm` off: the VLM step ran here, the LLM step runs there on its answers table."""
     python = describe_python(config)
+    answers = config.answers and Path(config.answers).resolve()  # the child runs in REPO
     command = [str(python), "-m", "factory.describe", "--images", str(images.resolve()),
-               "--out", str(out.resolve()), "--config-json", config.model_dump_json()]
+               "--out", str(out.resolve()),
+               "--config-json", config.model_copy(update={"answers": answers}).model_dump_json(),
+               *([] if ask_vlm else ["--skip-vlm"])]
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     result = subprocess.run(command, env=env, cwd=REPO, check=False)

@@ -76,10 +76,12 @@ def _http_reply(row: dict) -> dict:
     return {"key": row["key"], "kind": row["kind"], "reply": text or "", "failure": ""}
 
 
-def _vllm_processor(config: DescribeConfig):
-    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+def vllm_processor_config(config: DescribeConfig, *, model: str, engine_kwargs: dict,
+                          **stages):
+    """`ray.data.llm`'s vLLM processor config for `model` with the config's engine settings
+    (`engine_kwargs` added, `config.engine_kwargs` winning) and the given stage settings."""
+    from ray.data.llm import vLLMEngineProcessorConfig
 
-    stage = {"num_cpus": config.cpus_per_stage}
     bundle = ({"GPU": config.gpus_per_engine, "CPU": 1.0} if config.gpus_per_engine
               else {"CPU": config.cpus_per_engine})  # without a bundle vLLM asks for a GPU
     engine_kwargs = {
@@ -87,19 +89,29 @@ def _vllm_processor(config: DescribeConfig):
         "gpu_memory_utilization": config.gpu_memory_utilization,
         "structured_outputs_config": {"backend": config.structured_output_backend,
                                       "disable_any_whitespace": True},
-        **config.engine_kwargs,
+        **engine_kwargs, **config.engine_kwargs,
     }
-    processor_config = vLLMEngineProcessorConfig(
-        model_source=config.model, engine_kwargs=engine_kwargs, batch_size=config.batch_size,
+    return vLLMEngineProcessorConfig(
+        model_source=model, engine_kwargs=engine_kwargs, batch_size=config.batch_size,
         concurrency=config.concurrency, log_engine_metrics=False,
         placement_group_config={"bundle_per_worker": bundle}, should_continue_on_error=True,
-        chat_template_stage=stage, tokenize_stage=stage, detokenize_stage=stage)
+        **stages)
+
+
+def _vllm_processor(config: DescribeConfig):
+    from ray.data.llm import build_processor
+
+    stage = {"num_cpus": config.cpus_per_stage}
+    processor_config = vllm_processor_config(
+        config, model=config.model, engine_kwargs={}, chat_template_stage=stage,
+        tokenize_stage=stage, detokenize_stage=stage)
     return build_processor(processor_config, preprocess=partial(_vllm_row, config=config),
                            postprocess=_vllm_reply, preprocess_map_kwargs=stage,
                            postprocess_map_kwargs=stage)
 
 
-def _http_headers(config: DescribeConfig) -> dict | None:
+def http_headers(config: DescribeConfig) -> dict | None:
+    """The servers' Authorization header, from the environment variable `api_key_env`."""
     if config.api_key_env is None:
         return None
     key = os.environ.get(config.api_key_env)
@@ -113,7 +125,7 @@ def _http_processor(config: DescribeConfig):
 
     stage = {"num_cpus": config.cpus_per_stage}
     processor_config = HttpRequestProcessorConfig(
-        url=config.server_url, headers=_http_headers(config), batch_size=config.batch_size,
+        url=config.server_url, headers=http_headers(config), batch_size=config.batch_size,
         concurrency=config.concurrency, max_retries=3, http_request_stage=stage)
     return build_processor(processor_config, preprocess=partial(_http_row, config=config),
                            postprocess=_http_reply, preprocess_map_kwargs=stage,

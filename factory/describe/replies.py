@@ -1,4 +1,5 @@
-"""What an LLM reply must look like, and the check every reply passes before it becomes a prompt.
+"""What an LLM reply must look like, and the check every reply passes before it becomes a prompt;
+the same for a VLM's answer about one image before it enters the `descriptions` table.
 
 The JSON schemas go to the LLM as structured output (vLLM's guided decoding, or an OpenAI
 `response_format`); the checks run on every reply anyway, because a server may ignore the schema,
@@ -159,4 +160,45 @@ def check_caption(reply: str, *, max_caption_chars: int) -> Verdict:
                                 f"(most {max_caption_chars}): {_short(text)}")
     if not PERSON_WORDS & set(_words(text)):
         return Verdict.rejected(f"caption describes no person: {_short(text)}")
+    return Verdict(text, [])
+
+
+# A VLM answer's alphabet: plain English text, so no control character, quote or markup reaches
+# the descriptions table or the LLM's prompt.
+ANSWER_CHARACTERS = "A-Za-z0-9 ,.;:'()/&!?-"  # a regex character class's contents
+ANSWER_PATTERN = f"^[A-Za-z0-9][{ANSWER_CHARACTERS}]*$"
+
+
+def answer_schema(*, max_answer_chars: int) -> dict:
+    """JSON schema of a VLM answer: {"answer": "The person is wearing a red coat."}."""
+    return {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "minLength": 2,
+                                  "maxLength": max_answer_chars, "pattern": ANSWER_PATTERN}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+
+
+def check_answer(reply: str, *, json_reply: bool, max_answer_chars: int) -> Verdict:
+    """Accept a VLM answer about one image (JSON under `answer_schema`, or plain text) or say
+    why not; the accepted text has its whitespace collapsed, and plain text longer than
+    `max_answer_chars` is cut at a word boundary (JSON that long breaks its schema)."""
+    answer = reply
+    if json_reply:
+        answer, error = _load_object(reply, "answer")
+        if error:
+            return Verdict.rejected(error)
+        if not isinstance(answer, str):
+            return Verdict.rejected(f"'answer' is not a string: {_short(repr(answer))}")
+    if (char := _control_character(answer)) is not None and char not in ("U+000A", "U+0009"):
+        return Verdict.rejected(f"answer has a control character ({char}): {_short(answer)}")
+    text = " ".join(answer.split())
+    if not json_reply and len(text) > max_answer_chars:  # cut like a reply cut at max_tokens
+        text = text[:max_answer_chars + 1].rsplit(" ", 1)[0][:max_answer_chars]
+    if not re.search("[A-Za-z]{2}", text):
+        return Verdict.rejected(f"answer has no words: {_short(text)}")
+    if len(text) > max_answer_chars:
+        return Verdict.rejected(f"answer is {len(text)} characters long "
+                                f"(most {max_answer_chars}): {_short(text)}")
     return Verdict(text, [])

@@ -1,4 +1,5 @@
-"""The describe stage: an `images` table in, a `prompts` table out.
+"""The describe stage: an `images` table in, a `prompts` table out; per-image descriptions
+(a VLM's answers, `images.py`, or the dataset's own) in between.
 
 Every reply, the dataset's own included, passes the same check (`replies.py`) before it becomes a
 prompt; a rejected one is asked again with a new seed up to `retries` times, then recorded as a
@@ -9,11 +10,20 @@ skips the keys already in the output table, so an interrupted run loses at most 
 import os
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 
 from factory.describe import environment
+from factory.describe.images import AnswersTable, answers_path, describe_images
 from factory.describe.replies import Verdict, check_caption, check_clothing
-from factory.describe.requests import Request, load_described_images, requests_for
+from factory.describe.requests import (
+    Request,
+    dataset_descriptions,
+    describe,
+    load_images,
+    prompt_keys,
+    requests_for,
+)
 from factory.table_io import read_table, write_table
 from schemas.describe_config import DescribeConfig
 from schemas.tables import PROMPTS
@@ -85,24 +95,52 @@ def _describe_with_llm(config: DescribeConfig, pending: list[Request],
         backend=config.backend, model=config.model) for request in pending]
 
 
+def _descriptions(config: DescribeConfig, images: pl.DataFrame, todo: set[tuple[str, str]],
+                  paths: tuple[Path, Path], *, ask_vlm: bool) -> tuple[pl.DataFrame, str]:
+    """The per-image descriptions (the dataset's own, or the VLM's answers, asked for now
+    unless `ask_vlm` is off), and the table they are in."""
+    images_table, out = paths
+    if config.vlm_backend == "attributes":
+        descriptions, source = dataset_descriptions(images, images_table, config)
+        return descriptions, str(source)
+    answers = AnswersTable(answers_path(config, out), config)
+    if ask_vlm:
+        return describe_images(config, images, todo, answers), str(answers.path)
+    return answers.frame(), str(answers.path)
+
+
 def run_describe(config: DescribeConfig, images_table: str | os.PathLike,
-                 out_prompts_table: str | os.PathLike) -> pa.Table:
+                 out_prompts_table: str | os.PathLike, *, ask_vlm: bool = True) -> pa.Table:
     """Write the `prompts` table for the images of `images_table` to `out_prompts_table`.
 
-    Clothing items per outfit (DLCR) and a caption per identity (LPE), as `config.kinds` asks.
-    An LLM backend whose libraries are missing here runs in the describe environment instead
-    (a second Python, see `environment.py`). Returns the whole table.
+    Clothing items per outfit (DLCR) and a caption per identity (LPE), as `config.kinds` asks,
+    from per-image descriptions: the VLM's answers (`images.py`; `ask_vlm` off uses those
+    already in the answers table) or the dataset's own. A vLLM backend whose libraries are
+    missing here runs in the describe environment instead (a second Python, see
+    `environment.py`). Returns the whole table.
     """
     images_table, out = Path(images_table), Path(out_prompts_table)
-    described, source = load_described_images(images_table, config)
+    images = load_images(images_table, config)
     table = PromptsTable(out, redo_failed=config.redo_failed)
-    pending = [request for request in requests_for(described, config) if not table.has(request)]
-    if pending and config.backend == "vllm" and not environment.has_vllm():
+    todo = prompt_keys(images, config) - table.keys
+    if not todo:
+        return table.commit([])
+    if ask_vlm and config.vlm_backend == "vllm" and not environment.has_vllm():
         environment.run_in_describe_env(config, images_table, out)
         return read_table(out, "prompts")
+    descriptions, source = _descriptions(config, images, todo, (images_table, out),
+                                         ask_vlm=ask_vlm)
+    requests = [request for request in requests_for(describe(images, descriptions), config)
+                if (request.key, request.kind) in todo]
+    pending = [request for request in requests if request.unanswerable is None]
+    if pending and config.backend == "vllm" and not environment.has_vllm():
+        environment.run_in_describe_env(config, images_table, out, ask_vlm=False)
+        return read_table(out, "prompts")
+    rows = [_row(request, Verdict.rejected(request.unanswerable), backend=config.backend,
+                 model=config.model) for request in requests if request.unanswerable]
     if config.backend == "attributes":
-        rows = [_row(request, check_reply(config, request.kind, request.dataset_reply),
-                     backend="attributes", model=str(source)) for request in pending]
+        rows += [_row(request, check_reply(config, request.kind, request.dataset_reply),
+                      backend="attributes", model=source) for request in pending]
     else:
-        rows = _describe_with_llm(config, pending, table)
+        rows += _describe_with_llm(config, pending, table)
     return table.commit(rows)

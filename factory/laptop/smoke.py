@@ -40,6 +40,7 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
              "model": str(toy_sd_path(toy_sd, kind)),
              "adapters": None, "masks": str(tables["parsing_masks"]) if kind == "inpaint" else None,
              "parser": None, "scorer": str(scorer), "describe.backend": "attributes",
+             "describe.vlm_backend": "attributes",  # the toy world's own words, no VLM
              "describe.descriptions": str(tables["descriptions"])}
     if config.method != "dlcr":
         paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels

@@ -77,6 +77,8 @@ def _annotation(dataset: str, shot: Shot, request: RenderRequest, mask) -> dict:
         "identity_text": request.identity.describe(),
         "outfit_text": request.outfit.describe(),
         "items": request.outfit.items(),
+        # the world's own text: no model, revision, prompt or seed wrote it
+        "model": None, "revision": None, "prompt": None, "seed": None,
         "attributes": json.dumps({"identity": request.identity.attributes(),
                                   "outfit": request.outfit.attributes()}, sort_keys=True),
         "mask_png": encode_png(mask),
