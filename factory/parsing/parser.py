@@ -1,11 +1,12 @@
 """DLCR's parser role: a clothes mask per source image (ARCHITECTURE.md, DLCR step 2).
 
-Clothes are every parsing label except background, hat, hair, face, arms and legs. Two parsers
-fill the role:
+Clothes are every parsing label except background, hat, hair, face, arms and legs (and, in ATR,
+bag and belt): the rule and the label sets are in `factory/parsing/labels.py`. Two parsers fill
+the role:
 - `GroundTruthMasks`: a dataset's own LIP masks, from its `parsing_masks` table (the toy world
   writes one);
-- `SegmentationParser`: a transformers semantic-segmentation model (LIP or ATR labels, read by
-  name from its config), e.g. a SegFormer fine-tuned for human parsing.
+- `SegmentationParser`: a transformers semantic-segmentation model with LIP or ATR labels (read
+  by name from its config), e.g. a SegFormer fine-tuned for human parsing.
 Both return one boolean (H, W) mask per image, at the image's own size.
 """
 
@@ -14,11 +15,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from factory.parsing.labels import CLOTHES_LABELS, LIP_NAMES, NOT_CLOTHES
-
-# Label names that are not clothes, in LIP's and ATR's spellings (lower case, "-" for " "/"_").
-NOT_CLOTHES_NAMES = frozenset({LIP_NAMES[label] for label in NOT_CLOTHES}) | {
-    "arms", "legs", "skin", "upper-body-skin", "lower-body-skin", "torso-skin", "neck"}
+from factory.parsing.labels import CLOTHES_LABELS, LabelSet, clothes_label_ids, label_set
 
 
 def check_coverage(mask: np.ndarray, image_id: str) -> np.ndarray:
@@ -55,11 +52,12 @@ class GroundTruthMasks:
         return masks
 
 
-def clothes_label_ids(id2label: dict) -> list[int]:
-    """Ids of a segmentation model's clothes labels, by label name."""
-    names = {int(label): str(name).lower().replace("_", "-").replace(" ", "-")
-             for label, name in id2label.items()}
-    return sorted(label for label, name in names.items() if name not in NOT_CLOTHES_NAMES)
+def parser_labels(path: str) -> LabelSet:
+    """The label set of a segmentation model (folder or hub id, read from its config alone), so
+    that a parser whose labels DLCR's rule cannot read fails at plan, before any work."""
+    from transformers import AutoConfig
+
+    return label_set(AutoConfig.from_pretrained(path).id2label, f"parser {path}")
 
 
 class SegmentationParser:
@@ -71,7 +69,7 @@ class SegmentationParser:
         self.processor = AutoImageProcessor.from_pretrained(path)
         self.model = AutoModelForSemanticSegmentation.from_pretrained(path).to(device).eval()
         self.device = device
-        self.clothes = clothes_label_ids(self.model.config.id2label)
+        self.clothes = clothes_label_ids(self.model.config.id2label, f"parser {path}")
 
     def __call__(self, images: list[Image.Image], image_ids: list[str]) -> list[np.ndarray]:
         import torch

@@ -5,6 +5,7 @@ training set that have a clothing prompt; prompt = the target outfit's clothing 
 import numpy as np
 import polars as pl
 
+from factory.parsing.parser import parser_labels
 from factory.plan.hashing import row_lanes, with_lanes
 from factory.plan.rows import PlanInputs, distinct_draws, params_json, seeds, with_constant
 from schemas.generation_configs import GenerationJobConfig
@@ -12,6 +13,8 @@ from schemas.generation_configs import GenerationJobConfig
 
 def plan_dlcr(inputs: PlanInputs, config: GenerationJobConfig) -> pl.DataFrame:
     settings = config.plan.dlcr
+    if config.masks is None:
+        parser_labels(config.parser)  # labels DLCR's rule cannot read fail here, not in an actor
     training = inputs.images.filter(pl.col("role") == "train")
     candidates = inputs.clothing.join(training.select(pl.col("outfit").alias("key")).unique(),
                                       on="key", how="semi").sort("key").with_row_index("target")
