@@ -24,6 +24,7 @@ class Method:
     prompt_kinds: tuple[str, ...]  # what the describe stage writes for it
     toy_config: str  # its job on the toy world, relative to the repository root
     toy_layout: str  # the toy world's dataset layout its smoke job runs on
+    image_format: str  # file format of its images unless `generate.image_format` says otherwise
 
     def load_planner(self):
         return _load(self.planner)
@@ -33,23 +34,26 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    # DLCR: outfit changes by inpainting the clothes mask (clothes-changing ReID).
+    # DLCR: outfit changes by inpainting the clothes mask (clothes-changing ReID). Recipe 2: PNG
+    # by default, and ATR parsers keep bag and belt.
     "dlcr": Method(
         planner="factory.plan.dlcr:plan_dlcr", generator="factory.generate.dlcr:DlcrInpainter",
-        pipeline="inpaint", recipe_version=1, prompt_kinds=("clothing", "caption"),
-        toy_config="jobs/configs/dlcr_toy.yaml", toy_layout="ltcc"),
+        pipeline="inpaint", recipe_version=2, prompt_kinds=("clothing", "caption"),
+        toy_config="jobs/configs/dlcr_toy.yaml", toy_layout="ltcc",
+        image_format="png"),  # lossless: pixels outside the clothes mask stay the source's
     # DiVE: identity tokens + a modality LoRA, text-to-image (visible-infrared ReID).
     "dive": Method(
         planner="factory.plan.dive:plan_dive", generator="factory.generate.dive:DiveGenerator",
         pipeline="text2img", recipe_version=1, prompt_kinds=("caption",),
-        toy_config="jobs/configs/dive_toy.yaml", toy_layout="sysu_mm01"),
+        toy_config="jobs/configs/dive_toy.yaml", toy_layout="sysu_mm01", image_format="jpg"),
     # Diffusion-ReID: LPE prompts and diversity injection (pre-training sets); img2img mode
     # loads the same weights as text-to-image.
     "diffusion_reid": Method(
         planner="factory.plan.diffusion_reid:plan_diffusion_reid",
         generator="factory.generate.diffusion_reid:DiffusionReidGenerator",
         pipeline="text2img", recipe_version=1, prompt_kinds=("caption",),
-        toy_config="jobs/configs/diffusion_reid_toy.yaml", toy_layout="market1501"),
+        toy_config="jobs/configs/diffusion_reid_toy.yaml", toy_layout="market1501",
+        image_format="jpg"),
 }
 METHOD_NAMES: tuple[str, ...] = tuple(METHODS)
 

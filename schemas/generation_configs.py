@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from factory.methods import METHOD_NAMES
+from factory.methods import METHOD_NAMES, METHODS
 from schemas.config_base import StrictModel
 from schemas.describe_config import DescribeConfig
 
@@ -129,10 +129,12 @@ class GenerateConfig(StrictModel):
     """CPUs each actor asks Ray for."""
     batch_size: int = Field(4, ge=1)
     """Tasks per pipeline call."""
-    image_format: Literal["jpg", "png"] = "jpg"
-    """File format of the generated images (png keeps DLCR's untouched pixels exact)."""
+    image_format: Literal["jpg", "png"] | None = None
+    """File format of the generated images; null: the method's own (`factory/methods.py`):
+    png for DLCR, whose pixels outside the clothes mask must stay byte-equal to the source's,
+    jpg for the text-to-image methods, whose every pixel is generated."""
     jpeg_quality: int = Field(95, ge=1, le=100)
-    """JPEG quality."""
+    """JPEG quality (when the format is jpg)."""
     manifest_rows: int = Field(1024, ge=1)
     """Rows per manifest file: each file commits that many images at once (bigger files,
     fewer of them; smaller, less work redone after a crash)."""
@@ -191,6 +193,11 @@ class GenerationJobConfig(StrictModel):
     """Generate stage (images and manifests)."""
     filter: FilterConfig = FilterConfig()
     """Filter stage (scores)."""
+
+    @property
+    def image_format(self) -> str:
+        """File format of the generated images: `generate.image_format`, or the method's own."""
+        return self.generate.image_format or METHODS[self.method].image_format
 
     @model_validator(mode="after")
     def _dlcr_needs_a_parser(self):

@@ -20,7 +20,7 @@ class DiffusionReidGenerator:
         self.img2img = config.plan.diffusion_reid.mode == "img2img"
         kind = "img2img" if self.img2img else "text2img"
         self.pipeline, self.device = job_pipeline(config, kind)
-        self.image_format = config.generate.image_format
+        self.image_format = config.image_format
         self.quality = config.generate.jpeg_quality
 
     def __call__(self, batch):

@@ -24,7 +24,7 @@ class DiveGenerator:
 
     def __init__(self, config: GenerationJobConfig):
         self.pipeline, self.device = job_pipeline(config, "text2img")
-        self.image_format = config.generate.image_format
+        self.image_format = config.image_format
         self.quality = config.generate.jpeg_quality
 
     def __call__(self, batch):

@@ -4,7 +4,10 @@ clothes and nothing else.
 Per task: the source image's clothes mask from the parser role, Stable Diffusion inpainting of
 the masked region with the target outfit's clothing items as the prompt (DLCR: SD-inpainting,
 768x256, 50 steps, guidance 7.5, strength 1.0), the result resized back to the source size and
-composited `mask * generated + (1 - mask) * source`, so identity pixels stay exactly as they were.
+composited `mask * generated + (1 - mask) * source`, so identity pixels stay exactly as they were:
+the image is written losslessly (PNG, DLCR's default `generate.image_format`), so a decoded outfit
+change equals the decoded source (RGB) outside the clothes mask, byte for byte, whatever the
+source's own format; `image_format: jpg` would re-quantise those pixels.
 """
 
 import numpy as np
@@ -29,7 +32,7 @@ class DlcrInpainter:
     def __init__(self, config: GenerationJobConfig):
         self.pipeline, self.device = job_pipeline(config, "inpaint", with_adapters=False)
         self.parser = build_parser(config.masks, config.parser, self.device)
-        self.image_format = config.generate.image_format
+        self.image_format = config.image_format
         self.quality = config.generate.jpeg_quality
 
     def __call__(self, batch):

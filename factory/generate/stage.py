@@ -104,7 +104,7 @@ def run_generate(config: GenerationJobConfig) -> dict:
             compute=ray.data.ActorPoolStrategy(size=settings.actors),
             num_gpus=settings.gpus_per_actor, num_cpus=settings.cpus_per_actor,
             batch_size=settings.batch_size, batch_format="pyarrow")
-        images.write_datasink(ManifestSink(out, settings.image_format, settings.manifest_rows),
+        images.write_datasink(ManifestSink(out, config.image_format, settings.manifest_rows),
                               ray_remote_args={"num_cpus": WRITE_CPUS})
     summary["seconds"] = round(time.perf_counter() - start, 3)
     summary["duplicates_removed"] = sum(deduplicate_parts(out / folder, "generated", "task_id")
