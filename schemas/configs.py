@@ -142,6 +142,9 @@ class TrainConfig(RayTrainRun):
     """Evaluate every this many epochs, and after the last."""
     loader_workers: int = Field(0, ge=0)
     """DataLoader processes per Ray Train worker."""
+    refine_versions: int = Field(4, ge=1)
+    """Generated versions per query the refinement uses (DLCR, arXiv 2411.07205: N = 4): the
+    first by seed, then image id, of those `refine_with` holds."""
     name: str = "reid"
     """Run name (see `RayTrainRun.name`)."""
     seed: int = 0

@@ -2,8 +2,9 @@
 Framework via Diffusion for Clothes-Changing Person Re-ID", arXiv 2411.07205, its step 5).
 
 Each query q_0 also comes in versions q_1..q_N: DLCR's generated clothes changes of the query
-image (N = 4 in the paper). With s_i(g) = 1 + cos(q_i, g) and T_i the top-K gallery images of
-version i (K = 5):
+image (N = 4 in the paper; `TrainConfig.refine_versions`: the first N by seed, then image id,
+chosen in `train/evaluation.py`). With s_i(g) = 1 + cos(q_i, g) and T_i the top-K gallery images
+of version i (K = 5):
     S_i(p) = max of s_i over the images of pid p in T_i (0 if p has none there),
     M_i    = max_p S_i(p), the best score in T_i,
     A(p)   = S_0(p) + sum_{i>=1} S_i(p)^2 / M_i, for each pid p in T_0,
@@ -19,6 +20,7 @@ import numpy as np
 from factory.evaluate.query_gallery import Distance
 
 TOP_K = 5
+VERSIONS = 4  # generated versions per query (DLCR's N)
 
 
 def refine_scores(query_scores: np.ndarray, version_scores: np.ndarray, version_query,

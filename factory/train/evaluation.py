@@ -5,17 +5,23 @@ from pathlib import Path
 import polars as pl
 
 from factory.evaluate import protocol_for
-from factory.evaluate.refinement import refined_distance
+from factory.evaluate.refinement import VERSIONS, refined_distance
 from factory.reid.features import extract_features
 from factory.table_io import read_table
 from factory.train.data import evaluation_rows, with_source_rows
 
 
-def _refined(model, rows: pl.DataFrame, features, versions: Path, size, device):
-    """DLCR test-time refinement: a protocol distance that also sees the queries' generated
-    outfit changes (`generated` rows whose first parent is a query image)."""
-    generated = pl.from_arrow(read_table(versions, "generated"))
-    generated = with_source_rows(generated, rows).sort("image_id")
+def query_versions(generated: pl.DataFrame, rows: pl.DataFrame, count: int) -> pl.DataFrame:
+    """The generated rows whose first parent is one of `rows` (with its `source_row`), at most
+    `count` per parent: the first by seed, then image id, whatever order the table holds."""
+    return (with_source_rows(generated, rows).sort("source_row", "seed", "image_id")
+            .filter(pl.int_range(pl.len()).over("source_row") < count))
+
+
+def _refined(model, rows: pl.DataFrame, features, versions: Path, *, count: int, size, device):
+    """DLCR test-time refinement: a protocol distance that also sees up to `count` generated
+    outfit changes of each query (`generated` rows whose first parent is a query image)."""
+    generated = query_versions(pl.from_arrow(read_table(versions, "generated")), rows, count)
     version_features = extract_features(model, generated["path"].to_list(),
                                         generated["modality"].to_list(), size=size,
                                         device=device).features
@@ -24,16 +30,18 @@ def _refined(model, rows: pl.DataFrame, features, versions: Path, size, device):
 
 
 def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int], device,
-                   refine_with: Path | None = None) -> dict[str, float]:
+                   refine_with: Path | None = None,
+                   refine_versions: int = VERSIONS) -> dict[str, float]:
     """Flat metrics `<setting>/<metric>`, plus `rank1` and `mAP` of the headline setting (what a
     sweep optimises): clothes-changing where the protocol has it (as CAL and DLCR report), else
     the protocol's first setting. `refine_with`: a `generated` table of the queries' outfit
-    changes, for DLCR's test-time prediction refinement."""
+    changes, for DLCR's test-time prediction refinement with `refine_versions` of each."""
     rows = evaluation_rows(images)
     features = extract_features(model, rows["path"].to_list(), rows["modality"].to_list(),
                                 size=size, device=device).features
     embedding = features if refine_with is None else \
-        _refined(model, rows, features, refine_with, size, device)
+        _refined(model, rows, features, refine_with, count=refine_versions, size=size,
+                 device=device)
     results = protocol_for(protocol)(rows, embedding)
     flat = {f"{setting}/{name}": float(value)
             for setting, metrics in results.items() for name, value in metrics.items()}
