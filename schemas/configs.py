@@ -138,13 +138,13 @@ class TrainConfig(RayTrainRun):
     refine_with: Path | None = None
     """`generated` table of outfit changes of the query images: evaluate with DLCR's test-time
     prediction refinement (null: plain ranking)."""
+    refine_versions: int = Field(4, ge=1)
+    """Generated versions per query the refinement uses (DLCR, arXiv 2411.07205: N = 4): the
+    first by seed, then image id, of those `refine_with` holds."""
     eval_every: int = Field(5, ge=1)
     """Evaluate every this many epochs, and after the last."""
     loader_workers: int = Field(0, ge=0)
     """DataLoader processes per Ray Train worker."""
-    refine_versions: int = Field(4, ge=1)
-    """Generated versions per query the refinement uses (DLCR, arXiv 2411.07205: N = 4): the
-    first by seed, then image id, of those `refine_with` holds."""
     name: str = "reid"
     """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
