@@ -2,12 +2,10 @@
 folder or on another node), its inputs checked first, so a bad path fails before any work
 starts with an error that names the field."""
 
-import re
 from pathlib import Path
 
+from factory.pretrained.hub import is_hub_id, pinned_folder
 from schemas.config_base import ConfigError
-
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")  # "org/name"
 
 
 def resolve_paths(config, *, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = ()):
@@ -26,10 +24,11 @@ def resolve_paths(config, *, inputs: tuple[str, ...] = (), outputs: tuple[str, .
 
 
 def resolve_model(name: str, field: str = "model") -> str:
-    """A model named by folder (made absolute) or by hub id (kept: it resolves on the workers,
-    which may download it)."""
+    """A model named by folder (made absolute) or by hub id: its snapshot folder at the pinned
+    revision (`factory.pretrained`), so every worker loads the weights the job was planned with
+    from the shared cache; a hub model not pulled fails here, naming it."""
     if Path(name).is_dir():
         return str(Path(name).resolve())
-    if HUB_ID.match(name):
-        return name
+    if is_hub_id(name):
+        return str(pinned_folder(name, field))
     raise ConfigError(f"field {field!r}: {name} is neither a model folder nor a hub id")

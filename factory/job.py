@@ -5,6 +5,8 @@ job run again picks up where it stopped (`factory.laptop.smoke.smoke_job` makes 
 the toy world with the smoke models).
 """
 
+from factory.pretrained.config_models import require_pulled
+from factory.pretrained.hub import pinned_folder
 from schemas.generation_configs import GenerationJobConfig
 
 STAGES = ("describe", "plan", "generate", "filter")
@@ -17,6 +19,7 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> di
         raise ValueError(f"unknown stages {unknown}; valid: {list(STAGES)}")
     if "filter" in stages and config.scorer is None:
         raise ValueError("stage 'filter' needs `scorer`: a ReID checkpoint from `factory train`")
+    config = pinned_models(config, stages)
     summary = {}
     if "describe" in stages:
         from factory.describe import run_describe
@@ -37,3 +40,16 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> di
 
         summary["filter"] = run_filter(config)
     return summary
+
+
+def pinned_models(config: GenerationJobConfig, stages: tuple[str, ...]) -> GenerationJobConfig:
+    """Check, before any work, that the hub models `stages` use are pulled (`factory models
+    pull`); returns the config with the diffusion pipeline and parser named by their pinned
+    snapshot folders, so plan fingerprints and the actors load the same files."""
+    describes = "describe" in stages
+    diffuses = bool({"plan", "generate"} & set(stages))
+    refs = require_pulled("generation_job", config, fields=lambda field: describes
+                          if field.startswith("describe.") else diffuses)
+    return config.model_copy(update={ref.field: str(pinned_folder(ref.name, ref.field))
+                                     for ref in refs if ref.source == "hub"
+                                     and not ref.field.startswith("describe.")})

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from factory.methods import METHOD_NAMES
+from factory.pretrained.imagenet import IMAGENET_WEIGHTS
 from schemas.config_base import (
     ConfigError,
     RayTrainRun,
@@ -105,8 +106,11 @@ class TrainConfig(RayTrainRun):
     """Backbone; resnet10 is the laptop and test size."""
     pooling: Literal["avg", "gem"] = "avg"
     """Global pooling of the last feature map."""
-    pretrained: Path | None = None
-    """Local torchvision state dict to initialise the backbone (nothing is downloaded)."""
+    pretrained: Literal["imagenet"] | Path | None = None
+    """Backbone initialisation: null, random (the laptop default); `imagenet`, torchvision's
+    ImageNet weights of `arch` (IMAGENET1K_V1, as the papers start; fetched by `factory models
+    pull`, read from torch.hub's cache); or a local torchvision state dict (.pth/.safetensors),
+    e.g. a synthetic pre-training's backbone."""
     height: int = Field(256, ge=32)
     """Input height in pixels."""
     width: int = Field(128, ge=16)
@@ -149,6 +153,13 @@ class TrainConfig(RayTrainRun):
     """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
     """Seed of sampling, augmentation and initialisation."""
+
+    @model_validator(mode="after")
+    def _imagenet_needs_an_imagenet_arch(self):
+        if self.pretrained == "imagenet" and self.arch not in IMAGENET_WEIGHTS:
+            raise ValueError(f"pretrained 'imagenet': arch {self.arch!r} has no ImageNet "
+                             f"weights; use one of {sorted(IMAGENET_WEIGHTS)} or pretrained null")
+        return self
 
 
 class SweepConfig(StrictModel):

@@ -31,7 +31,7 @@ def test_real_configs_follow_the_papers():
     recipe = dlcr.plan.recipe
     assert (recipe.height, recipe.width, recipe.steps, recipe.guidance) == (768, 256, 50, 7.5)
     assert dlcr.plan.dlcr.targets_per_image == 10 and dlcr.plan.dlcr.strength == 1.0
-    assert dlcr.model == "runwayml/stable-diffusion-inpainting"
+    assert dlcr.model == "stable-diffusion-v1-5/stable-diffusion-inpainting"  # maintained
     dive = load_config(GenerationJobConfig, JOBS / "configs" / "dive_sysu_mm01.yaml")
     assert dive.plan.recipe.scheduler == "dpmsolver++" and dive.plan.recipe.steps == 50
     assert dive.plan.dive.images_per_target == 18 and dive.plan.dive.targets == ["ir3", "ir6"]

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from factory.diffusion.adapters import AdapterSet, apply_adapter_set, load_adapter_set
+from factory.pretrained.hub import is_hub_id, pinned_folder
 
 # kind -> (diffusers pipeline class, UNet input channels it needs)
 PIPELINES = {
@@ -48,8 +49,9 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
                   torch_dtype=None, adapters=None):
     """Load a Stable Diffusion pipeline of `kind` (text2img, img2img, inpaint) from `path`.
 
-    `path` is a local diffusers folder or a hub id (resolved by diffusers, so HF_HUB_OFFLINE is
-    honoured). `scheduler` is ddim, dpmsolver++ or euler; `torch_dtype` defaults to float32.
+    `path` is a local diffusers folder or a hub id, loaded from its snapshot at the pinned
+    revision (`resolve_model_folder`: pulled by `factory models pull`, never downloaded here).
+    `scheduler` is ddim, dpmsolver++ or euler; `torch_dtype` defaults to float32.
     `adapters` (an adapter folder or a loaded `AdapterSet`) adds its identity tokens and fuses its
     LoRA; adapters trained on other base weights are refused before any weights load.
     """
@@ -57,14 +59,15 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
     check_choice("scheduler", scheduler, SCHEDULERS)
     if adapters is not None:
         adapters = checked_adapters(adapters, path)
-    unet_config = Path(path) / "unet" / "config.json"
-    if unet_config.is_file():  # a local folder: fail before loading any weights
+    folder = resolve_model_folder(path)
+    unet_config = folder / "unet" / "config.json"
+    if unet_config.is_file():  # fail before loading any weights
         check_unet(kind, path, json.loads(unet_config.read_text())["in_channels"])
     import diffusers
     import torch
 
     pipeline = getattr(diffusers, PIPELINES[kind][0]).from_pretrained(
-        str(path), dtype=torch_dtype or torch.float32,
+        str(folder), dtype=torch_dtype or torch.float32,
         safety_checker=None, requires_safety_checker=False,
     )
     check_unet(kind, path, pipeline.unet.config.in_channels)
@@ -90,15 +93,13 @@ def checked_adapters(adapters, path) -> AdapterSet:
 
 
 def resolve_model_folder(path: str | os.PathLike) -> Path:
-    """A local folder as is; a hub id as its snapshot in the local cache (never downloaded)."""
+    """A local folder as is; a hub id as its snapshot at the revision `factory models pull`
+    pinned (`factory.pretrained`; never downloaded here)."""
     if Path(path).is_dir():
         return Path(path)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(str(path), local_files_only=True))
-    except Exception as error:  # the hub client raises several types for "not cached"
-        raise FileNotFoundError(f"{path}: no such model folder, nor a cached hub model") from error
+    if not is_hub_id(str(path)):
+        raise FileNotFoundError(f"{path}: no such model folder, nor a hub id")
+    return pinned_folder(str(path))
 
 
 def weight_file_digest(file: Path) -> bytes:

@@ -8,6 +8,7 @@ import ray
 from ray.train.torch import TorchTrainer
 
 from factory.config_paths import resolve_paths
+from factory.pretrained.imagenet import imagenet_weights
 from factory.ray_training import build_trainer as build_torch_trainer
 from factory.ray_training import fit as fit_run
 from factory.train.loop import train_loop_per_worker
@@ -18,7 +19,10 @@ INPUT_FIELDS = ("images", "synthetic", "scores", "refine_with", "pretrained")
 
 def resolved(config: TrainConfig) -> TrainConfig:
     """The config with absolute paths (Ray workers run elsewhere), its input files checked so a
-    bad path fails before any work starts, naming the field."""
+    bad path fails before any work starts, naming the field; `pretrained: imagenet` becomes
+    torchvision's cached ImageNet file of the backbone (not pulled: an error naming it)."""
+    if config.pretrained == "imagenet":
+        config = config.model_copy(update={"pretrained": imagenet_weights(config.arch)})
     return resolve_paths(config, inputs=INPUT_FIELDS, outputs=("storage_path",))
 
 
