@@ -20,7 +20,9 @@ pipeline (ARCHITECTURE.md):
   export     Market-1501-style folder + Parquet with image bytes (available)
   audit      a generation folder: exactly once, whole images, no leftovers
 models:
-  toy-model  the toy Stable Diffusion (text2img + inpainting), trained on the toy world
+  models pull  every model a config names, into one cache, revisions pinned (models.lock.json)
+  models tiny  tiny random stand-ins of every real model, and the --set lines that swap them in
+  toy-model    the toy Stable Diffusion (text2img + inpainting), trained on the toy world
 """
 
 
@@ -200,6 +202,15 @@ def _add_toy_model(commands) -> None:
     command.set_defaults(run=_toy_model)
 
 
+def _models_tiny(args) -> int:
+    from factory.laptop.stand_ins import OVERRIDES, build_stand_ins
+
+    for role, path in build_stand_ins(Path(args.out), seed=args.seed).items():
+        print(f"{role}: {path}")
+    print(f"--set overrides: {Path(args.out) / OVERRIDES} (stand-ins.<method>.txt per method)")
+    return 0
+
+
 def _add_ingest(commands) -> None:
     from factory.ingest.datasets import DATASETS
 
@@ -338,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ingest(commands)
     _add_toy(commands)
     _add_toy_model(commands)
+    from factory.pretrained.command import add_models_command
+
+    add_models_command(commands, tiny=_models_tiny)
     _add_tables(commands)
     _add_training(commands)
     _add_describe(commands)

@@ -44,3 +44,12 @@ def toy_sd(tmp_path_factory):
     from factory.laptop.toy_sd.build import build_toy_sd
 
     return build_toy_sd(tmp_path_factory.mktemp("models") / "toy-sd", size="smoke", seed=0)
+
+
+@pytest.fixture(scope="session")
+def stand_ins(tmp_path_factory):
+    """Tiny random stand-ins of every real model (`factory models tiny`): role -> folder; the
+    folder holding them all is the parent of any of them."""
+    from factory.laptop.stand_ins import build_stand_ins
+
+    return build_stand_ins(tmp_path_factory.mktemp("models") / "stand-ins", seed=0)

@@ -4,6 +4,9 @@
 - `toy_sd`: the toy Stable Diffusion (tiny CLIP text encoder, tokenizer, VAE, UNets) trained on
   the toy world, and `judge`, its prompt-following check;
 - `tiny_llm`: the tiny random Llama the describe stage's LLM backends smoke-test with;
+- `stand_ins`: tiny random stand-ins of every real model (SD-1.5 text-to-image and inpainting,
+  SegFormer parsers with ATR and LIP labels, the VLM, the LLM) and the `--set` lines that swap
+  them into a job (`factory models tiny`);
 - `toy_jobs` and `smoke`: generation jobs on the toy world, and the smoke presets.
 
 No module outside this package imports it, except the demo, the command-line wiring and tests
