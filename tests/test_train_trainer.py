@@ -31,6 +31,9 @@ def history_of(checkpoint: Path) -> list[dict]:
 def test_train_report_and_resume(ray_cluster, toy_market, tmp_path):
     config = TrainConfig(images=toy_market, storage_path=tmp_path, name="run", **SMOKE)
     checkpoint, report = train(config)
+    assert checkpoint == tmp_path / "run" / "model"  # a stable path: the last checkpoint's model
+    assert sorted(p.name for p in checkpoint.iterdir()) == [
+        "config.json", "history.json", "model.safetensors"]
     first = history_of(checkpoint)
     assert [row["epoch"] for row in first] == [1, 2]
     assert 0.0 <= first[-1]["mAP"] <= 1.0 and "standard/rank1" in first[-1]

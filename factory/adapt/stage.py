@@ -10,7 +10,6 @@ the run's `adapt_run.json` refuses a re-run whose config would change what is be
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,11 @@ import torch
 
 from factory.adapt.data import AdaptImages, load_pixels, select_images, step_batch
 from factory.adapt.model import AdaptParts, build_parts, denoising_loss
-from factory.atomic import write_text
+from factory.atomic import atomic_folder, write_text
 from factory.config_paths import resolve_model, resolve_paths
 from factory.diffusion.adapters import (
     AdapterSet,
     load_adapter_set,
-    replace_folder,
     write_adapter_set,
 )
 from factory.diffusion.loader import model_fingerprint
@@ -133,14 +131,8 @@ def check_run_record(config: AdaptConfig, images: AdaptImages) -> None:
 
 def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> AdapterSet:
     """Copy the checkpoint's adapter folder to `out` (atomically)."""
-    with checkpoint.as_directory() as folder:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
-            shutil.copytree(Path(folder) / ADAPTERS_DIR, staging, dirs_exist_ok=True)
-            replace_folder(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with checkpoint.as_directory() as folder, atomic_folder(out) as staging:
+        shutil.copytree(Path(folder) / ADAPTERS_DIR, staging, dirs_exist_ok=True)
     return load_adapter_set(out)
 
 

@@ -16,11 +16,10 @@ values are the plain-text codes the prompts use. `load_pipeline(..., adapters=fo
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory.atomic import atomic_folder
 from schemas.diffusion_configs import CODE_NAME
 
 TOKENS_FILE = "identity_tokens.safetensors"
@@ -103,17 +102,6 @@ def load_adapter_set(path: str | os.PathLike) -> AdapterSet:
                       fingerprint=manifest["fingerprint"], lora=dict(manifest["lora"]))
 
 
-def replace_folder(staging: Path, folder: Path) -> None:
-    """Rename a complete `staging` folder to `folder`, replacing an older one."""
-    if folder.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
-        os.replace(folder, retired / folder.name)
-        os.replace(staging, folder)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, folder)
-
-
 def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state: dict,
                       lora: dict, codes: dict[str, str], base_fingerprint: str) -> AdapterSet:
     """Write an adapter folder atomically and return it loaded.
@@ -125,10 +113,7 @@ def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state
     from diffusers.utils import convert_state_dict_to_diffusers
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as staging:
         rows = {identity_token(pid): row.detach().float().cpu().reshape(1, -1).contiguous()
                 for pid, row in sorted(token_rows.items())}
         save_file(rows, staging / TOKENS_FILE)
@@ -142,9 +127,6 @@ def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state
                     "codes": dict(sorted(codes.items())), "lora": lora}
         manifest["fingerprint"] = _manifest_digest(manifest, staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        replace_folder(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return load_adapter_set(folder)
 
 

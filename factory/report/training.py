@@ -55,7 +55,8 @@ def write_train_report(history, folder: Path, *, name: str,
     shown = [c for c in ("epoch", "lr", "steps", "id_loss", "metric_loss", "clothes_loss",
                          "adversarial_loss", "rank1", "mAP") if c in history]
     lines = [f"# Training run `{name}`", "", "![curves](curves.png)", "",
-             f"Last checkpoint: `{checkpoint}`" if checkpoint else "No checkpoint.", "",
+             f"Model (the last checkpoint's): `{checkpoint}`" if checkpoint else "No checkpoint.",
+             "",
              markdown_table(history[shown]), ""]
     report = folder / "report.md"
     write_text(report, "\n".join(lines))

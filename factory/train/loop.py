@@ -106,7 +106,8 @@ def train_loop_per_worker(config_dict: dict) -> None:
         if config.protocol and rank == 0 and ((epoch + 1) % config.eval_every == 0 or last):
             metrics |= evaluate_model(model, config.images, config.protocol,
                                       size=(config.height, config.width), device=device,
-                                      refine_with=config.refine_with)
+                                      refine_with=config.refine_with,
+                                      refine_versions=config.refine_versions)
         history.append(metrics)
         report(history[-1], rank=rank, optimizer=optimizer, history=history,
                save_model=lambda folder: save_checkpoint(model, folder, settings,

@@ -1,25 +1,41 @@
 """Entry points shared by `factory train|tune` and `jobs/train.py|tune.py`: run, then report."""
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
+import ray.train
 
-from factory.atomic import write_text
-from factory.ray_training import read_history
+from factory.atomic import atomic_folder, write_text
+from factory.ray_training import HISTORY, read_history
+from factory.reid.checkpoint import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
 from factory.report.markdown import markdown_table
 from factory.report.training import write_train_report
 from factory.train.sweep import plot_sweep, run_sweep, sweep_table
 from factory.train.trainer import fit
 from schemas.configs import SweepConfig, TrainConfig
 
+MODEL_DIR = "model"
+
+
+def publish_model(checkpoint: ray.train.Checkpoint, folder: Path) -> Path:
+    """Copy a checkpoint's model (weights, config, history; not the optimiser state) to
+    `folder`, replacing it whole."""
+    with checkpoint.as_directory() as source, atomic_folder(folder) as staging:
+        for name in (CHECKPOINT_WEIGHTS, CHECKPOINT_CONFIG, HISTORY):
+            shutil.copy2(Path(source) / name, staging / name)
+    return folder
+
 
 def train(config: TrainConfig) -> tuple[Path, Path]:
-    """Train (or resume) a run; returns its last checkpoint folder and its report."""
+    """Train (or resume) a run; returns its model folder and its report. The model folder,
+    `<storage_path>/<name>/model`, holds the last checkpoint's model at a path that does not
+    change from run to run (what a job's `scorer` or a fine-tune names)."""
     result = fit(config)
+    model = publish_model(result.checkpoint, Path(result.path) / MODEL_DIR)
     history = pd.DataFrame(read_history(result.checkpoint))
-    report = write_train_report(history, Path(result.path), name=config.name,
-                                checkpoint=result.checkpoint.path)
-    return Path(result.checkpoint.path), report
+    report = write_train_report(history, Path(result.path), name=config.name, checkpoint=model)
+    return model, report
 
 
 def sweep(config: SweepConfig) -> Path:
