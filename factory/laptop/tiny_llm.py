@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from factory.describe.replies import GARMENTS, PERSON_WORDS
+from factory.laptop.bpe import train_byte_level_bpe
 
 HIDDEN = 128
 HEADS = 4  # head size 32: one vLLM's CPU attention supports
@@ -45,16 +46,10 @@ def _corpus() -> list[str]:
 
 def build_tokenizer():
     """A byte-level BPE with Llama's special tokens and chat template (deterministic)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    backend = Tokenizer(models.BPE(unk_token=None))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    backend.train_from_iterator(_corpus(), trainer=trainer)
+    backend = train_byte_level_bpe(_corpus(), vocab_size=VOCAB_SIZE,
+                                   special_tokens=SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>",
                                         bos_token="<s>", eos_token="</s>", pad_token="</s>")
     tokenizer.chat_template = CHAT_TEMPLATE

@@ -14,6 +14,8 @@ downloaded, and the same seed gives the same files.
 import os
 from pathlib import Path
 
+from factory.laptop.bpe import train_byte_level_bpe
+
 VISION = {"hidden_size": 64, "num_attention_heads": 2, "num_hidden_layers": 2,
           "intermediate_size": 128, "image_size": 56, "patch_size": 14}
 SCALE_FACTOR = 2
@@ -50,18 +52,11 @@ CORPUS = (
 
 def build_tokenizer():
     """A byte-level BPE with SmolVLM's special tokens and chat template (deterministic)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    backend = Tokenizer(models.BPE(unk_token=None))
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
     words = CORPUS.split()
-    backend.train_from_iterator([" ".join(words[i:i + 8]) for i in range(0, len(words), 8)],
-                                trainer=trainer)
+    backend = train_byte_level_bpe([" ".join(words[i:i + 8]) for i in range(0, len(words), 8)],
+                                   vocab_size=VOCAB_SIZE, special_tokens=SPECIAL_TOKENS)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<|im_start|>", eos_token="<end_of_utterance>",
         unk_token="<|endoftext|>", pad_token="<|endoftext|>",
