@@ -4,8 +4,12 @@
     python jobs/generate.py --config jobs/configs/dlcr_prcc.yaml [--set generate.actors=8]
     ray job submit --working-dir . -- python jobs/generate.py --config jobs/configs/dlcr_prcc.yaml
     python jobs/generate.py --smoke --out out/smoke [jobs/configs/dive_toy.yaml ...]
+    python jobs/generate.py jobs/configs/dlcr_prcc.yaml --stand-ins models/tiny
 `--smoke` runs on the toy world with smoke models made under --out (every toy config when none
-is named). Re-running a killed job resumes it: committed images are never made again.
+is named). `--stand-ins` runs a config on its own data (tables, scorer, adapters) with every
+model swapped for the tiny random stand-ins of `factory models tiny`, at smoke sizes on CPU: the
+real path of a job, checked on a laptop. Re-running a killed job resumes it: committed images are
+never made again.
 """
 
 import argparse
@@ -14,7 +18,7 @@ import sys
 from pathlib import Path
 
 from factory.job import STAGES, run_job
-from factory.laptop.smoke import smoke_job
+from factory.laptop.smoke import smoke_job, stand_in_job
 from factory.methods import METHODS
 from schemas.config_base import ConfigError, apply_overrides, load_config
 from schemas.generation_configs import GenerationJobConfig
@@ -34,16 +38,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--smoke", action="store_true", help="toy world and smoke models")
     parser.add_argument("--out", help="--smoke: folder for the toy world, models and jobs")
+    parser.add_argument("--stand-ins", metavar="DIR",
+                        help="swap every model for the tiny stand-ins in DIR (built there when "
+                             "missing; `factory models tiny`), at smoke sizes on CPU")
     args = parser.parse_args(argv)
     args.configs += args.named
     if args.smoke != bool(args.out) or not (args.configs or args.smoke):
         parser.error("give a config, or --smoke with --out (and optionally configs)")
+    if args.smoke and args.stand_ins:
+        parser.error("--smoke (the toy world) and --stand-ins (the config's own data) exclude "
+                     "each other")
     try:
         for path in args.configs or TOY_CONFIGS:
             config = load_config(GenerationJobConfig, path, args.set)
             if args.smoke:  # --set again after the smoke models and sizes, so it still wins
                 config = apply_overrides(GenerationJobConfig, smoke_job(config, Path(args.out)),
                                          args.set, source=f"{path} (--smoke)")
+            if args.stand_ins:
+                config = stand_in_job(config, Path(args.stand_ins), args.set, source=str(path))
             summary = run_job(config, tuple(args.stages))
             print(json.dumps({"config": str(path), **summary}, indent=2, default=str))
     except (ConfigError, ValueError, FileNotFoundError) as error:

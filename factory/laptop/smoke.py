@@ -1,13 +1,19 @@
-"""Smoke jobs: any generation job made on the toy world with the smoke models.
+"""Smoke jobs: any generation job made tiny, on the toy world or on its own data.
 
 `smoke_job(config, out)` renders the toy world in the method's toy layout (`factory.methods`),
 builds the smoke toy SD and trains a smoke ReID scorer (Ray Train), all under `out`, and points
 the job at them with the tiny recipe of the `generation` smoke preset (`factory.laptop.presets`).
+`stand_in_job(config, models)` keeps the job's own data, scorer and adapters and swaps every model
+it names for the tiny random stand-ins in `models` (`factory models tiny`), at the same tiny
+recipe, with the describe engines on CPU: the real path of a job, checked on a laptop.
 """
 
 from pathlib import Path
 
 from factory.laptop.presets import smoke_preset
+from factory.laptop.stand_ins import build_stand_ins, stand_in_overrides
+from factory.laptop.stand_ins.vlm import cpu_vlm_settings
+from factory.laptop.tiny_llm import CPU_ENGINE_SETTINGS
 from factory.methods import method
 from schemas.config_base import apply_overrides
 from schemas.generation_configs import GenerationJobConfig
@@ -46,3 +52,16 @@ def smoke_job(config: GenerationJobConfig, out: Path) -> GenerationJobConfig:
         paths["describe.kinds"] = ["caption"]  # the layouts without outfit labels
     return apply_overrides(GenerationJobConfig, config, preset=smoke_preset("generation") | paths,
                            source=f"smoke job in {out}")
+
+
+def stand_in_job(config: GenerationJobConfig, models: Path, overrides: list[str] = (),
+                 *, source: str = "") -> GenerationJobConfig:
+    """The job of `config` on its own data with every model swapped for the stand-ins in
+    `models` (built there when missing); `overrides` (`--set` lines) still win."""
+    build_stand_ins(Path(models))
+    swaps = dict(line.split("=", 1) for line in stand_in_overrides(models, config.method))
+    engines = {f"describe.{key}": value
+               for key, value in (CPU_ENGINE_SETTINGS | cpu_vlm_settings()).items()}
+    return apply_overrides(GenerationJobConfig, config, list(overrides),
+                           preset=smoke_preset("generation") | engines | swaps,
+                           source=f"{source} (stand-ins in {models})")

@@ -83,9 +83,13 @@ def build_tiny_llm(folder: str | os.PathLike, *, seed: int = 0) -> Path:
     return folder
 
 
+# `DescribeConfig` fields of an LLM run on vLLM's CPU build, small enough for a laptop or a test.
+CPU_ENGINE_SETTINGS = {"gpus_per_engine": 0.0, "gpu_memory_utilization": 0.1,
+                       "max_model_len": 1024, "max_tokens": 384,
+                       "engine_kwargs": SMOKE_ENGINE_KWARGS}
+
+
 def smoke_settings(folder: str | os.PathLike) -> dict:
     """`DescribeConfig` fields of a smoke run: the tiny LLM (built into `folder` once) on vLLM's
-    CPU build, small enough for a laptop or a test."""
-    return {"model": str(build_tiny_llm(folder)), "gpus_per_engine": 0.0,
-            "gpu_memory_utilization": 0.1, "max_model_len": 1024, "max_tokens": 384,
-            "engine_kwargs": SMOKE_ENGINE_KWARGS}
+    CPU build."""
+    return {"model": str(build_tiny_llm(folder)), **CPU_ENGINE_SETTINGS}

@@ -47,17 +47,41 @@ def save_figure(figure, path: Path) -> Path:
     return path
 
 
-def write_train_report(history, folder: Path, *, name: str,
-                       checkpoint: str | None) -> Path:
-    """`report.md` + `curves.png` of one training run in `folder`."""
+def evaluation_table(history):
+    """The last evaluation's metrics, one row per setting of the protocol (`<setting>/<metric>`
+    columns of the history), or None when the run never evaluated."""
+    import pandas as pd
+
+    columns = [c for c in history if "/" in c]
+    evaluated = history.dropna(subset=columns) if columns else history.iloc[0:0]
+    if evaluated.empty:
+        return None
+    last = evaluated.iloc[-1]
+    settings = dict.fromkeys(c.split("/", 1)[0] for c in columns)
+    metrics = [m for m in ("rank1", "rank5", "rank10", "mAP", "mINP", "queries", "trials")
+               if any(f"{s}/{m}" in last for s in settings)]
+    rows = [{"setting": s, **{m: last.get(f"{s}/{m}") for m in metrics}} for s in settings]
+    return int(last["epoch"]), pd.DataFrame(rows)
+
+
+def write_train_report(history, folder: Path, *, name: str, checkpoint: str | None,
+                       summary: dict[str, str] | None = None) -> Path:
+    """`report.md` + `curves.png` of one training run in `folder`; `summary`: what it trained on
+    and how it is evaluated, in words."""
     folder = Path(folder)
     plot_curves(history, folder / "curves.png", title=name)
     shown = [c for c in ("epoch", "lr", "steps", "id_loss", "metric_loss", "clothes_loss",
                          "adversarial_loss", "rank1", "mAP") if c in history]
-    lines = [f"# Training run `{name}`", "", "![curves](curves.png)", "",
-             f"Model (the last checkpoint's): `{checkpoint}`" if checkpoint else "No checkpoint.",
-             "",
-             markdown_table(history[shown]), ""]
+    lines = [f"# Training run `{name}`", ""]
+    lines += [f"- {key}: {value}" for key, value in (summary or {}).items()]
+    lines += ["", "![curves](curves.png)", "",
+              f"Model (the last checkpoint's): `{checkpoint}`" if checkpoint else "No checkpoint.",
+              ""]
+    evaluation = evaluation_table(history)
+    if evaluation is not None:
+        epoch, table = evaluation
+        lines += [f"## Evaluation after epoch {epoch}", "", markdown_table(table), ""]
+    lines += ["## Per epoch", "", markdown_table(history[shown]), ""]
     report = folder / "report.md"
     write_text(report, "\n".join(lines))
     return report

@@ -115,6 +115,26 @@ def load_training_set(config: TrainConfig) -> TrainingSet:
     )
 
 
+def training_summary(config: TrainConfig, data: TrainingSet) -> dict[str, str]:
+    """What a run trained on, in words, for its report."""
+    synthetic = len(data) - data.num_real
+    real_classes = len(set(data.labels[:data.num_real].tolist()))
+    summary = {"model": f"{config.model} ({config.arch}, "
+                        f"{config.pretrained or 'random init'}) at {config.height}x{config.width}",
+               "real images": f"{data.num_real} of {real_classes} identities ({config.images})"}
+    if config.synthetic is not None:
+        kept = "all" if config.scores is None else (
+            f"confidence >= {config.filter_threshold}" if config.filter_threshold is not None
+            else "the filter's `kept`")
+        joined = (f"{data.num_classes - real_classes} extra classes"
+                  if config.mixing == "extra_classes" else "DLCR's progressive schedule")
+        summary["synthetic images"] = f"{synthetic} ({kept}; {joined}) from {config.synthetic}"
+    summary["evaluation"] = f"protocol {config.protocol or 'none'}" + (
+        f", DLCR refinement with {config.refine_versions} versions per query from "
+        f"{config.refine_with}" if config.refine_with is not None else "")
+    return summary
+
+
 def evaluation_rows(images: Path) -> pl.DataFrame:
     """The query and gallery rows of an images table, in a fixed order."""
     table = pl.from_arrow(read_table(images, "images"))

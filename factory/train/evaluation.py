@@ -22,6 +22,10 @@ def _refined(model, rows: pl.DataFrame, features, versions: Path, *, count: int,
     """DLCR test-time refinement: a protocol distance that also sees up to `count` generated
     outfit changes of each query (`generated` rows whose first parent is a query image)."""
     generated = query_versions(pl.from_arrow(read_table(versions, "generated")), rows, count)
+    if generated.is_empty():
+        raise ValueError(f"refine_with {versions}: no generated image has a test image as its "
+                         "source; plan the queries' outfit changes (DLCR: plan.splits with test, "
+                         "plan.dlcr.source_roles with query)")
     version_features = extract_features(model, generated["path"].to_list(),
                                         generated["modality"].to_list(), size=size,
                                         device=device).features

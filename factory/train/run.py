@@ -11,6 +11,7 @@ from factory.ray_training import HISTORY, read_history
 from factory.reid.checkpoint import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
 from factory.report.markdown import markdown_table
 from factory.report.training import write_train_report
+from factory.train.data import load_training_set, training_summary
 from factory.train.sweep import plot_sweep, run_sweep, sweep_table
 from factory.train.trainer import fit
 from schemas.configs import SweepConfig, TrainConfig
@@ -34,7 +35,9 @@ def train(config: TrainConfig) -> tuple[Path, Path]:
     result = fit(config)
     model = publish_model(result.checkpoint, Path(result.path) / MODEL_DIR)
     history = pd.DataFrame(read_history(result.checkpoint))
-    report = write_train_report(history, Path(result.path), name=config.name, checkpoint=model)
+    summary = training_summary(config, load_training_set(config))
+    report = write_train_report(history, Path(result.path), name=config.name, checkpoint=model,
+                                summary=summary)
     return model, report
 
 

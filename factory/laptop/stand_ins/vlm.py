@@ -111,11 +111,15 @@ def build_tiny_vlm(out: str | os.PathLike, *, seed: int = 0) -> Path:
     return out
 
 
-def smoke_settings(folder: str | os.PathLike) -> dict:
-    """`DescribeConfig` fields of a smoke run's VLM: the tiny VLM (built into `folder` once) on
-    vLLM's CPU build or transformers, small enough for a laptop or a test."""
+def cpu_vlm_settings() -> dict:
+    """`DescribeConfig` fields of a VLM run on vLLM's CPU build or transformers, small enough
+    for a laptop or a test."""
     from factory.laptop.tiny_llm import SMOKE_ENGINE_KWARGS
 
-    return {"vlm": str(build_tiny_vlm(folder)), "gpus_per_engine": 0.0,
-            "gpu_memory_utilization": 0.1, "max_model_len": 1024, "vlm_max_tokens": 160,
-            "max_answer_chars": 120, "engine_kwargs": SMOKE_ENGINE_KWARGS}
+    return {"gpus_per_engine": 0.0, "gpu_memory_utilization": 0.1, "max_model_len": 1024,
+            "vlm_max_tokens": 160, "max_answer_chars": 120, "engine_kwargs": SMOKE_ENGINE_KWARGS}
+
+
+def smoke_settings(folder: str | os.PathLike) -> dict:
+    """`DescribeConfig` fields of a smoke run's VLM: the tiny VLM (built into `folder` once)."""
+    return {"vlm": str(build_tiny_vlm(folder)), **cpu_vlm_settings()}
