@@ -7,6 +7,7 @@ metrics); rank 0 writes it, every rank reports.
 """
 
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from schemas.config_base import RayTrainRun
+from schemas.config_base import ConfigError, RayTrainRun
 
 TRAIN_STATE = "train_state.pt"
 HISTORY = "history.json"
@@ -40,8 +41,19 @@ def build_trainer(loop: Callable[[dict], None], config: RayTrainRun, *,
                         scaling_config=scaling_for(config), run_config=run)
 
 
+def check_gpus(config: RayTrainRun) -> None:
+    """Fail at once, not after Ray Train has waited for a GPU that never comes, when GPUs are
+    asked for from the local Ray this process would start on a machine without one."""
+    local = not ray.is_initialized() and not os.environ.get("RAY_ADDRESS")
+    if config.gpus_per_worker and local and not torch.cuda.is_available():
+        raise ConfigError(f"field 'gpus_per_worker': {config.gpus_per_worker} GPUs per worker, "
+                          "but this machine has none and no Ray cluster is named (RAY_ADDRESS); "
+                          "set gpus_per_worker: 0 to train on CPU, or submit the job to a cluster")
+
+
 def fit(loop: Callable[[dict], None], config: RayTrainRun) -> ray.train.Result:
     """Run (or resume) the run; raises if it failed or reported no checkpoint."""
+    check_gpus(config)
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {config.name!r} reported no checkpoint")

@@ -89,6 +89,10 @@ class TrainConfig(RayTrainRun):
     evaluates."""
     train_splits: list[Literal["train", "val"]] = ["train"]
     """Splits to train on (SYSU-MM01 and MSMT17 often use train + val)."""
+    real_images: bool = True
+    """Train on the real training images; false: on the kept synthetic images alone, as
+    classes of their own (Diffusion-ReID's pre-training on generated identities; needs
+    `synthetic` and `mixing: extra_classes`). The real test split evaluates either way."""
     synthetic: Path | None = None
     """`generated` table (Parquet) of synthetic images to mix in."""
     scores: Path | None = None
@@ -110,7 +114,8 @@ class TrainConfig(RayTrainRun):
     """Backbone initialisation: null, random (the laptop default); `imagenet`, torchvision's
     ImageNet weights of `arch` (IMAGENET1K_V1, as the papers start; fetched by `factory models
     pull`, read from torch.hub's cache); or a local torchvision state dict (.pth/.safetensors),
-    e.g. a synthetic pre-training's backbone."""
+    e.g. a synthetic pre-training's backbone; or the model folder of another run
+    (`runs/<name>/model`), whose backbone is taken."""
     height: int = Field(256, ge=32)
     """Input height in pixels."""
     width: int = Field(128, ge=16)
@@ -153,6 +158,13 @@ class TrainConfig(RayTrainRun):
     """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
     """Seed of sampling, augmentation and initialisation."""
+
+    @model_validator(mode="after")
+    def _synthetic_alone_needs_synthetic_classes(self):
+        if not self.real_images and (self.synthetic is None or self.mixing != "extra_classes"):
+            raise ValueError("real_images false trains on synthetic images alone: set "
+                             "`synthetic` (a generated table) and `mixing: extra_classes`")
+        return self
 
     @model_validator(mode="after")
     def _imagenet_needs_an_imagenet_arch(self):

@@ -171,6 +171,18 @@ def test_pretrained_backbone_loads_from_a_local_torchvision_state_dict(tmp_path,
         build_model("bot", 3, arch="resnet18", pretrained_path=path)
 
 
+def test_pretrained_backbone_is_taken_from_another_runs_model_folder(tmp_path):
+    pretrained = small_bot(num_classes=9)  # a synthetic pre-training: other classes, same arch
+    save_checkpoint(pretrained, tmp_path / "model", {"name": "pretrain"}, class_pids=list(range(9)))
+    model = build_model("bot", 3, arch="resnet10", pretrained_path=tmp_path / "model")
+    torch.testing.assert_close(model.stem.conv1.weight, pretrained.stem.conv1.weight)
+    torch.testing.assert_close(model.body.layer3[0].conv1.weight,
+                               pretrained.body.layer3[0].conv1.weight)
+    assert model.num_classes == 3  # the head is new
+    with pytest.raises(FileNotFoundError, match="not a ReID checkpoint"):
+        build_model("bot", 3, arch="resnet10", pretrained_path=tmp_path)
+
+
 @pytest.mark.parametrize("name, options", [
     ("bot", {"pooling": "gem"}), ("caj", {}), ("cal", {"num_clothes": 7})])
 def test_checkpoint_round_trip_through_safetensors(tmp_path, name, options):

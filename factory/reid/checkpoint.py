@@ -67,3 +67,15 @@ def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -
     model = build_model(spec["name"], spec["num_classes"], **spec["options"])
     model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
     return model.to(device).eval()
+
+
+def backbone_state(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The backbone of the model saved in `folder` as a torchvision ResNet state dict (what
+    `TrainConfig.pretrained` loads), without building the model."""
+    load_checkpoint_config(folder)  # a clear error when `folder` is no checkpoint
+    state = {}
+    for key, value in load_file(Path(folder) / CHECKPOINT_WEIGHTS).items():
+        for part in ("stem.", "body."):
+            if key.startswith(part):
+                state[key.removeprefix(part)] = value.contiguous()
+    return state

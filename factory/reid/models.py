@@ -131,9 +131,13 @@ def build_backbone(
 
 
 def _load_backbone_state(resnet: nn.Module, path: Path, arch: str) -> None:
-    if not path.is_file():
+    if path.is_dir():  # another run's model folder
+        from factory.reid.checkpoint import backbone_state
+
+        state = backbone_state(path)
+    elif not path.is_file():
         raise FileNotFoundError(f"pretrained backbone weights not found: {path}")
-    if path.suffix == ".safetensors":
+    elif path.suffix == ".safetensors":
         state = load_file(path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -86,6 +86,10 @@ def load_training_set(config: TrainConfig) -> TrainingSet:
     """Read the tables named by `config` into a TrainingSet."""
     real = _real_rows(config)
     synthetic = _kept_synthetic(config)
+    if not config.real_images:
+        real = real.clear()
+        if synthetic.is_empty():
+            raise ValueError(f"{config.synthetic}: no kept synthetic image to train on")
     variants = [np.empty(0, dtype=np.int64) for _ in range(real.height)]
     if synthetic is not None and config.mixing == "progressive":
         synthetic, variants = _variants(real, synthetic)
@@ -121,13 +125,15 @@ def training_summary(config: TrainConfig, data: TrainingSet) -> dict[str, str]:
     real_classes = len(set(data.labels[:data.num_real].tolist()))
     summary = {"model": f"{config.model} ({config.arch}, "
                         f"{config.pretrained or 'random init'}) at {config.height}x{config.width}",
-               "real images": f"{data.num_real} of {real_classes} identities ({config.images})"}
+               "real images": f"{data.num_real} of {real_classes} identities ({config.images})"
+               if config.real_images else "none (synthetic alone)"}
     if config.synthetic is not None:
         kept = "all" if config.scores is None else (
             f"confidence >= {config.filter_threshold}" if config.filter_threshold is not None
             else "the filter's `kept`")
-        joined = (f"{data.num_classes - real_classes} extra classes"
-                  if config.mixing == "extra_classes" else "DLCR's progressive schedule")
+        joined = ("DLCR's progressive schedule" if config.mixing == "progressive" else
+                  f"{data.num_classes - real_classes} extra classes" if config.real_images else
+                  f"{data.num_classes} classes")
         summary["synthetic images"] = f"{synthetic} ({kept}; {joined}) from {config.synthetic}"
     summary["evaluation"] = f"protocol {config.protocol or 'none'}" + (
         f", DLCR refinement with {config.refine_versions} versions per query from "

@@ -1,18 +1,14 @@
 """Synthetic data as training input: an `images` table of the kept synthetic images (to pre-train
-on synthetic identities alone, as Diffusion-ReID does) and a pre-trained backbone handed on in
-torchvision's layout (what `TrainConfig.pretrained` loads), and the pre-train-then-fine-tune
-recipe that joins them."""
+on synthetic identities alone, as Diffusion-ReID does), and the pre-train-then-fine-tune recipe
+that hands the pre-trained model's backbone on (`TrainConfig.pretrained` takes a model folder)."""
 
 from pathlib import Path
 
 import polars as pl
 from PIL import Image
-from safetensors.torch import save_file
 
-from factory.atomic import atomic_path
 from factory.export.stage import kept_synthetic, synthetic_image_rows
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
-from factory.reid.checkpoint import load_checkpoint
 from factory.table_io import read_table, write_table
 from schemas.configs import TrainConfig
 
@@ -38,22 +34,9 @@ def _size(path: str) -> tuple[int, int]:
         return image.size
 
 
-def pretrained_backbone(checkpoint: Path, out: Path) -> Path:
-    """Save the backbone of a BoT checkpoint as a torchvision ResNet state dict at `out`."""
-    model = load_checkpoint(checkpoint)
-    state = {}
-    for key, value in model.state_dict().items():
-        for part in ("stem.", "body."):
-            if key.startswith(part):
-                state[key.removeprefix(part)] = value.contiguous()
-    with atomic_path(out) as temporary:
-        save_file(state, str(temporary))
-    return out
-
-
 def pretrain_then_finetune(pretrain: TrainConfig, finetune: TrainConfig) -> Path:
     """Diffusion-ReID's recipe: train on the synthetic identities of `pretrain.images` alone, hand
-    the backbone on (beside the pre-training run) and fine-tune on `finetune`'s real images from
+    the backbone on and fine-tune on `finetune`'s real images from
     it; returns the fine-tuned run's last checkpoint. A PK batch needs P identities, and the filter
     may have kept fewer synthetic ones, so P is capped at their number."""
     from factory.train.run import train
@@ -61,7 +44,5 @@ def pretrain_then_finetune(pretrain: TrainConfig, finetune: TrainConfig) -> Path
     identities = len(read_table(pretrain.images, "images").column("pid").unique())
     pretrain = pretrain.model_copy(update={"p": min(pretrain.p, identities)})
     pretrained, _ = train(pretrain)
-    backbone = pretrained_backbone(
-        pretrained, Path(pretrain.storage_path) / f"{pretrain.name}-backbone.safetensors")
-    finetuned, _ = train(finetune.model_copy(update={"pretrained": backbone}))
+    finetuned, _ = train(finetune.model_copy(update={"pretrained": pretrained}))
     return finetuned
