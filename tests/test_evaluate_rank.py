@@ -7,12 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import sorted_rank
 from factory.evaluate import rank
+from factory.evaluate.cross_modality import _sysu_rule
+from factory.evaluate.query_gallery import (
+    Side,
+    any_of,
+    same_pid_other_outfit,
+    same_pid_same_camera,
+    same_pid_same_outfit,
+)
 from factory.evaluate.rank import (
     RankMetrics,
     evaluate_rank,
     per_query,
     rank_metrics,
+    rank_metrics_by_rows,
     standard_junk,
 )
 
@@ -161,6 +171,79 @@ def test_blocks_of_queries_give_the_same_numbers(monkeypatch):
     junk = standard_junk(q_pids, g_pids, q_cams, g_cams)
     looped = per_query(dist, q_pids, g_pids, junk, max_rank=10)
     np.testing.assert_allclose(blocked.cmc, looped.cmc, atol=1e-12)
+
+
+# Each protocol's junk rule and CMC kind (query_gallery, clothes, cross_modality).
+PROTOCOL_RULES = {
+    "standard": (same_pid_same_camera, False),
+    "same_clothes": (any_of(same_pid_same_camera, same_pid_other_outfit), False),
+    "clothes_changing": (any_of(same_pid_same_camera, same_pid_same_outfit), False),
+    "sysu_mm01": (_sysu_rule, True),
+    "llcm": (same_pid_same_camera, True),
+    "regdb_prcc": (None, False),
+}
+DISTANCE_KINDS = ("continuous", "quantised", "float64_ties", "integer")
+
+
+def _side(rng, size: int) -> Side:
+    return Side(np.arange(size), rng.integers(0, 6, size), rng.integers(1, 5, size),
+                rng.integers(0, 3, size), np.array([f"{i}.jpg" for i in range(size)]))
+
+
+def _distances(rng, kind: str, shape) -> np.ndarray:
+    if kind == "continuous":
+        return rng.random(shape).astype(np.float32)
+    if kind == "quantised":  # many ties, as from quantised features
+        return np.round(rng.random(shape) * 4).astype(np.float32) / 4
+    if kind == "float64_ties":  # ties that float32 could not hold apart
+        return rng.integers(0, 3, shape) + rng.integers(0, 2, shape) * 1e-12
+    return rng.integers(0, 4, shape)
+
+
+@pytest.mark.parametrize("kind", DISTANCE_KINDS)
+@pytest.mark.parametrize("protocol", PROTOCOL_RULES)
+def test_counting_equals_the_sorted_evaluator_on_every_protocol(protocol, kind):
+    rule, distinct_ids = PROTOCOL_RULES[protocol]
+    rng = np.random.default_rng(len(protocol) * 10 + DISTANCE_KINDS.index(kind))
+    compared = 0
+    for num_q, num_g in [(1, 1), (3, 2), (5, 7), *rng.integers(1, 60, (30, 2)).tolist()]:
+        query, gallery = _side(rng, num_q), _side(rng, num_g)
+        dist = _distances(rng, kind, (num_q, num_g))
+        junk = None if rule is None else (lambda rows, q=query, g=gallery: rule(q[rows], g))
+        options = {"max_rank": 10, "distinct_ids": distinct_ids}
+        try:
+            expected = sorted_rank.rank_metrics(dist, query.pid, gallery.pid, junk, **options)
+        except ValueError as error:  # no query with a hit: the same error
+            with pytest.raises(ValueError, match="none of the"):
+                rank_metrics(dist, query.pid, gallery.pid, junk, **options)
+            assert "none of the" in str(error)
+            continue
+        counted = rank_metrics(dist, query.pid, gallery.pid, junk, **options)
+        np.testing.assert_array_equal(counted.cmc, expected.cmc)
+        assert (counted.mAP, counted.mINP, counted.num_valid) == \
+            (expected.mAP, expected.mINP, expected.num_valid)
+        compared += 1
+    assert compared >= 20
+
+
+def test_rows_given_a_block_at_a_time(monkeypatch):
+    rng = np.random.default_rng(5)
+    dist = np.round(rng.random((50, 40)) * 8) / 8
+    q_pids, g_pids = rng.integers(0, 5, 50), rng.integers(0, 5, 40)
+    whole = rank_metrics(dist, q_pids, g_pids, max_rank=10)
+    monkeypatch.setattr(rank, "BLOCK_ENTRIES", 120)  # blocks of 3 queries
+    asked = []
+
+    def distance_rows(rows: slice) -> np.ndarray:
+        asked.append((rows.start, rows.stop))
+        return dist[rows]
+
+    by_rows = rank_metrics_by_rows(distance_rows, q_pids, g_pids, max_rank=10)
+    assert asked[:2] == [(0, 3), (3, 6)] and asked[-1] == (48, 50)
+    np.testing.assert_array_equal(whole.cmc, by_rows.cmc)
+    assert (whole.mAP, whole.mINP) == (by_rows.mAP, by_rows.mINP)
+    with pytest.raises(ValueError, match="query rows 0..2 have shape \\(3, 39\\)"):
+        rank_metrics_by_rows(lambda rows: dist[rows, 1:], q_pids, g_pids)
 
 
 def test_benchmark_script_runs_small(tmp_path):

@@ -24,6 +24,9 @@ import numpy as np
 # Junk mask of a block of queries: `junk(rows)` is a bool array (rows of the block, gallery).
 JunkMask = Callable[[slice], np.ndarray]
 
+# Distances of a block of queries: `distance_rows(rows)` is a (rows of the block, gallery) array.
+DistanceRows = Callable[[slice], np.ndarray]
+
 # Distances handled at a time (a block of queries): 4M, ~16 MB of float32 per temporary array.
 BLOCK_ENTRIES = 1 << 22
 
@@ -82,29 +85,47 @@ def rank_metrics(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_r
     """CMC, mAP and mINP of a (query x gallery) distance matrix; smaller distance = better match.
 
     `junk(rows)` gives the gallery items the protocol drops for a block of queries (None: none).
-    Queries are taken in blocks of about `BLOCK_ENTRIES` distances: each block is sorted row-wise
-    in one call, and only the hits are then placed in their rows' rankings.
     """
-    distmat, q_pids, g_pids = _checked(distmat, q_pids, g_pids, max_rank)
-    num_q, num_g = distmat.shape
+    distmat = np.asarray(distmat)
+    if distmat.ndim != 2:
+        raise ValueError(f"distmat must be 2-D (query x gallery), got shape {distmat.shape}")
+    return rank_metrics_by_rows(lambda rows: distmat[rows], q_pids, g_pids, junk,
+                                max_rank=max_rank, distinct_ids=distinct_ids, shape=distmat.shape)
+
+
+def rank_metrics_by_rows(distance_rows: DistanceRows, q_pids, g_pids,
+                         junk: JunkMask | None = None, *, max_rank: int = 50,
+                         distinct_ids: bool = False, shape: tuple[int, int] | None = None
+                         ) -> RankMetrics:
+    """`rank_metrics` of distances given a block of query rows at a time, never all at once.
+
+    `distance_rows(rows)` returns the (rows x gallery) distances of a slice of the queries; it is
+    called once per block of about `BLOCK_ENTRIES` distances, so memory is a few times one block
+    (`shape`, when known, is checked against the pids first). A hit's rank is counted, not sorted
+    out: 1 + the kept items closer than it, or as close with a smaller gallery index, counted
+    among the items no farther than the query's last hit (the only ones that can come first).
+    """
+    q_pids, g_pids = _checked(q_pids, g_pids, max_rank, shape)
+    num_q, num_g = len(q_pids), len(g_pids)
     gallery = _PidIndex(g_pids)
     first_rank = np.zeros(num_q, dtype=np.int64)
     ap, inp = np.zeros(num_q), np.zeros(num_q)
-    block = max(1, BLOCK_ENTRIES // max(num_g, 1))
+    block = max(1, BLOCK_ENTRIES // num_g)
     for start in range(0, num_q, block):
         rows = slice(start, min(start + block, num_q))
-        dist = distmat[rows]
+        dist = _checked_block(distance_rows(rows), rows, num_g)
         hit_rows, hit_cols = gallery.same_pid(q_pids[rows])
+        kept = None
         if junk is not None:
-            junk_block = np.asarray(junk(rows), dtype=bool)
-            kept = ~junk_block[hit_rows, hit_cols]
-            hit_rows, hit_cols = hit_rows[kept], hit_cols[kept]
-            dist = np.where(junk_block, np.nan, dist)  # NaN is below nothing and sorts last
-        hit_rows, hit_cols, hit_ranks = _hits_by_rank(dist, hit_rows, hit_cols)
+            kept = ~np.asarray(junk(rows), dtype=bool)
+            not_junk = kept[hit_rows, hit_cols]
+            hit_rows, hit_cols = hit_rows[not_junk], hit_cols[not_junk]
+        hit_rows, hit_cols, hit_ranks = _hits_by_rank(dist, kept, hit_rows, hit_cols)
         first_rank[rows], ap[rows], inp[rows] = _block_metrics(hit_rows, hit_ranks, len(dist))
         if distinct_ids:
-            first_rank[rows] = _distinct_first_rank(dist, hit_rows, hit_cols, first_rank[rows],
-                                                    gallery.codes, len(gallery.pids))
+            first_rank[rows] = _distinct_first_rank(dist, kept, hit_rows, hit_cols,
+                                                    first_rank[rows], gallery.codes,
+                                                    len(gallery.pids))
     return _aggregate(first_rank, ap, inp, max_rank)
 
 
@@ -116,7 +137,9 @@ def per_query(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_rank
     definitions in this module's docstring and shares only the input checks and the final
     averaging with the vectorised path.
     """
-    distmat, q_pids, g_pids = _checked(distmat, q_pids, g_pids, max_rank)
+    distmat = np.asarray(distmat)
+    q_pids, g_pids = _checked(q_pids, g_pids, max_rank, distmat.shape)
+    distmat = _checked_block(distmat, slice(0, len(q_pids)), len(g_pids))
     num_q, num_g = distmat.shape
     first_rank = np.zeros(num_q, dtype=np.int64)
     ap, inp = np.zeros(num_q), np.zeros(num_q)
@@ -142,24 +165,33 @@ def per_query(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_rank
     return _aggregate(first_rank, ap, inp, max_rank)
 
 
-def _checked(distmat, q_pids, g_pids, max_rank: int):
-    distmat = np.asarray(distmat)
-    if distmat.ndim != 2:
-        raise ValueError(f"distmat must be 2-D (query x gallery), got shape {distmat.shape}")
+def _checked(q_pids, g_pids, max_rank: int, shape: tuple[int, int] | None):
     q_pids, g_pids = np.asarray(q_pids).ravel(), np.asarray(g_pids).ravel()
-    if distmat.shape != (len(q_pids), len(g_pids)):
-        raise ValueError(f"distmat has shape {distmat.shape} but there are {len(q_pids)} query "
+    if shape is not None and tuple(shape) != (len(q_pids), len(g_pids)):
+        raise ValueError(f"distmat has shape {tuple(shape)} but there are {len(q_pids)} query "
                          f"and {len(g_pids)} gallery pids")
-    if distmat.size == 0:
-        raise ValueError(f"distmat is empty (shape {distmat.shape}): no queries or no gallery")
+    if len(q_pids) == 0 or len(g_pids) == 0:
+        raise ValueError(f"distmat is empty ({len(q_pids)} queries x {len(g_pids)} gallery "
+                         "items): no queries or no gallery")
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")
-    if not np.issubdtype(distmat.dtype, np.floating):
-        distmat = distmat.astype(np.float64)
-    nan_rows = np.flatnonzero(np.isnan(distmat).any(axis=1))
+    return q_pids, g_pids
+
+
+def _checked_block(dist, rows: slice, num_g: int) -> np.ndarray:
+    """A block of distances as a float array of the expected shape, without NaN."""
+    dist = np.asarray(dist)
+    if dist.shape != (rows.stop - rows.start, num_g):
+        raise ValueError(f"the distances of query rows {rows.start}..{rows.stop - 1} have shape "
+                         f"{dist.shape}, expected ({rows.stop - rows.start}, {num_g})")
+    if not np.issubdtype(dist.dtype, np.floating):
+        dist = dist.astype(np.float64)
+    dist = np.ascontiguousarray(dist)
+    nan_rows = np.flatnonzero(np.isnan(dist).any(axis=1))
     if len(nan_rows):
-        raise ValueError(f"distmat has NaN distances in query rows {nan_rows[:10].tolist()}")
-    return distmat, q_pids, g_pids
+        raise ValueError(f"distmat has NaN distances in query rows "
+                         f"{(nan_rows[:10] + rows.start).tolist()}")
+    return dist
 
 
 class _PidIndex:
@@ -181,46 +213,44 @@ class _PidIndex:
         return rows, cols
 
 
-def _hits_by_rank(dist: np.ndarray, rows: np.ndarray, cols: np.ndarray):
+def _hits_by_rank(dist: np.ndarray, kept: np.ndarray | None, rows: np.ndarray, cols: np.ndarray):
     """Row, column and rank of every hit of a block, ordered by row and then rank.
 
-    A hit's rank is 1 + the kept items ranked before it: those at a smaller distance, counted by a
-    binary search in the row's sorted distances (all hits searched at once), plus those at the
-    same distance with a smaller gallery index (the order of a stable sort).
+    Only the kept items no farther than a row's last hit can rank before one of its hits; those
+    are listed at once for the block, then each row's few hits are counted against its list.
     """
-    ordered = np.sort(dist, axis=1)
     values = dist[rows, cols]
-    below = _count_below(ordered, rows, values, np.less)
-    ranks = below + 1
-    tied = np.flatnonzero(_count_below(ordered, rows, values, np.less_equal) - below > 1)
+    order = np.lexsort((cols, values, rows))  # by row, then distance, then gallery index
+    rows, cols, values = rows[order], cols[order], values[order]
+    num_hits = np.bincount(rows, minlength=len(dist))
+    ends = np.cumsum(num_hits)
+    last_hit = np.full(len(dist), -np.inf, dtype=dist.dtype)
+    last_hit[num_hits > 0] = values[ends[num_hits > 0] - 1]
+    near = dist <= last_hit[:, None]
+    if kept is not None:
+        near &= kept
+    near_flat = np.flatnonzero(near)  # row-major: each row's items in gallery order
+    near_values = dist.ravel()[near_flat]
+    row_starts = np.searchsorted(near_flat, np.arange(len(dist) + 1) * dist.shape[1])
+    ranks = np.empty(len(rows), dtype=np.int64)
+    for row in np.flatnonzero(num_hits):
+        hits = slice(ends[row] - num_hits[row], ends[row])
+        items = slice(row_starts[row], row_starts[row + 1])
+        ranks[hits] = _ranks_in_row(near_values[items], near_flat[items] - row * dist.shape[1],
+                                    values[hits], cols[hits])
+    return rows, cols, ranks
+
+
+def _ranks_in_row(values, cols, hit_values, hit_cols) -> np.ndarray:
+    """1 + the items (`values` at gallery `cols`) before each hit: closer, or as close with a
+    smaller gallery index (a hit counts itself among the items as close but not before)."""
+    before = np.count_nonzero(values < hit_values[:, None], axis=1)
+    as_close = np.count_nonzero(values <= hit_values[:, None], axis=1) - before
+    tied = np.flatnonzero(as_close > 1)
     if len(tied):
-        ranks[tied] += _equal_before(dist, rows[tied], cols[tied], values[tied])
-    by_rank = np.lexsort((ranks, rows))
-    return rows[by_rank], cols[by_rank], ranks[by_rank]
-
-
-def _count_below(ordered: np.ndarray, rows, values, compare) -> np.ndarray:
-    """For each value, how many entries of its row of `ordered` satisfy `compare(entry, value)`."""
-    low = np.zeros(len(rows), dtype=np.intp)
-    high = np.full(len(rows), ordered.shape[1], dtype=np.intp)
-    while (active := low < high).any():
-        middle = (low + high) // 2
-        right = compare(ordered[rows, np.minimum(middle, ordered.shape[1] - 1)], values) & active
-        low = np.where(right, middle + 1, low)
-        high = np.where(active & ~right, middle, high)
-    return low
-
-
-def _equal_before(dist: np.ndarray, rows, cols, values) -> np.ndarray:
-    """For each hit, the kept items at exactly its distance with a smaller gallery index."""
-    counts = np.empty(len(rows), dtype=np.int64)
-    index = np.arange(dist.shape[1])
-    step = max(1, BLOCK_ENTRIES // max(dist.shape[1], 1))
-    for start in range(0, len(rows), step):
-        part = slice(start, start + step)
-        same = (dist[rows[part]] == values[part, None]) & (index < cols[part, None])
-        counts[part] = same.sum(axis=1)
-    return counts
+        before[tied] += np.count_nonzero((values == hit_values[tied, None])
+                                         & (cols < hit_cols[tied, None]), axis=1)
+    return before + 1
 
 
 def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -238,7 +268,7 @@ def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, 
     return first_rank, ap, inp
 
 
-def _distinct_first_rank(dist, rows, cols, first_rank, g_codes, num_codes) -> np.ndarray:
+def _distinct_first_rank(dist, kept, rows, cols, first_rank, g_codes, num_codes) -> np.ndarray:
     """1 + the number of distinct gallery pids ranked before each row's first hit."""
     with_hit, first = np.unique(rows, return_index=True)
     first_col = np.zeros(len(dist), dtype=np.intp)
@@ -246,6 +276,8 @@ def _distinct_first_rank(dist, rows, cols, first_rank, g_codes, num_codes) -> np
     first_value = np.take_along_axis(dist, first_col[:, None], axis=1)
     before = (dist < first_value) | ((dist == first_value)
                                      & (np.arange(dist.shape[1]) < first_col[:, None]))
+    if kept is not None:
+        before &= kept
     before[first_rank == 0] = False
     before_rows, before_cols = np.nonzero(before)
     seen = np.zeros((len(dist), num_codes), dtype=bool)
