@@ -88,13 +88,13 @@ def _roles(data: QueryGallery) -> tuple[Side, Side]:
 
 
 def _clothes_settings(data: QueryGallery, query: Side, gallery: Side) -> dict:
-    distmat = data.distances(query, gallery)
+    distances = data.distances(query, gallery)
     rules = {
         "general": same_pid_same_camera,
         "same_clothes": any_of(same_pid_same_camera, same_pid_other_outfit),
         "clothes_changing": any_of(same_pid_same_camera, same_pid_same_outfit),
     }
-    return {setting: summary([score(setting, distmat, query, gallery, rule)])
+    return {setting: summary([score(setting, distances, query, gallery, rule)])
             for setting, rule in rules.items()}
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from factory.evaluate.query_gallery import (
     QueryGallery,
     Side,
+    gallery_subset,
     same_pid_same_camera,
     score,
     summary,
@@ -84,8 +85,9 @@ def regdb(rows, embedding) -> dict:
         for number in np.unique(trial[data.tested]):
             query = data.side((modality == query_modality) & (trial == number))
             gallery = data.side((modality == gallery_modality) & (trial == number))
-            distmat = data.distances(query, gallery)
-            per_trial.append(score(f"{setting}, trial {number}", distmat, query, gallery, None))
+            distances = data.distances(query, gallery)
+            per_trial.append(score(f"{setting}, trial {number}", distances, query, gallery,
+                                   None))
         results[setting] = summary(per_trial)
     return results
 
@@ -108,10 +110,10 @@ def _single_shot_trials(data: QueryGallery, setting: str, query: Side, candidate
                         *, trials: int, seed: int) -> dict:
     if len(candidates) == 0:
         raise ValueError(f"{setting}: no gallery images")
-    distmat = data.distances(query, candidates)
+    distances = data.distances(query, candidates)
     per_trial = []
     for trial in range(trials):
         picked = single_shot_gallery(candidates, seed + trial)
-        per_trial.append(score(f"{setting}, trial {trial}", distmat[:, picked], query,
-                               candidates[picked], rule, distinct_ids=True))
+        per_trial.append(score(f"{setting}, trial {trial}", gallery_subset(distances, picked),
+                               query, candidates[picked], rule, distinct_ids=True))
     return summary(per_trial)

@@ -3,10 +3,12 @@
 A protocol reads the `images` table (schemas/tables.py) as a pyarrow Table, the schema the stages
 exchange; a polars DataFrame (or anything with `.to_arrow()`) is converted. Rows whose role is
 `train` are ignored, so a whole dataset's table can be passed; the others must come from one split.
-The embedding is either a feature matrix aligned with the rows (one row of features per table row;
-cosine distance) or a `Distance`: `distance(query_rows, gallery_rows)` gives the distance matrix
-between the table rows at those positions (smaller = more similar). The DLCR refinement
-(`refinement.refined_distance`) and any other metric plug in there.
+The embedding is either a feature matrix aligned with the rows (one row of features per table row,
+numpy or torch; cosine distance, computed a block of queries at a time on the features' device,
+never as a full matrix: `features.feature_distance_rows`) or a `Distance`:
+`distance(query_rows, gallery_rows)` gives the distance matrix between the table rows at those
+positions (smaller = more similar). The DLCR refinement (`refinement.refined_distance`), which
+needs the whole gallery at once, and any other metric plug in there.
 """
 
 from collections.abc import Callable
@@ -14,8 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import torch
 
-from factory.evaluate.rank import RankMetrics, rank_metrics
+from factory.evaluate.features import feature_distance_rows
+from factory.evaluate.rank import DistanceRows, RankMetrics, rank_metrics_by_rows
 
 RANKS = (1, 5, 10)
 COLUMNS = ("split", "role", "pid", "camera", "modality", "outfit", "path")
@@ -62,7 +66,8 @@ class QueryGallery:
             raise ValueError("rows hold no query or gallery rows (every role is `train`)")
         if len(splits) > 1:
             raise ValueError(f"query/gallery rows must come from one split, found {splits}")
-        self.distance = _distance(embedding, table.num_rows)
+        self.distance = embedding if callable(embedding) else None
+        self.features = None if callable(embedding) else _features(embedding, table.num_rows)
         known = ~table.column("outfit").is_null().to_numpy(zero_copy_only=False)
         self.outfit_codes = np.full(table.num_rows, -1, dtype=np.int64)
         self.outfit_codes[known] = np.unique(self.columns["outfit"][known].astype(str),
@@ -80,24 +85,29 @@ class QueryGallery:
                     self.columns["camera"][index].astype(np.int64), self.outfit_codes[index],
                     self.columns["path"][index].astype(str))
 
-    def distances(self, query: Side, gallery: Side) -> np.ndarray:
+    def distances(self, query: Side, gallery: Side) -> DistanceRows:
+        """The (query x gallery) distances, handed out a block of query rows at a time."""
+        if self.features is not None:
+            return feature_distance_rows(self.features[torch.as_tensor(query.index)],
+                                         self.features[torch.as_tensor(gallery.index)])
         distmat = np.asarray(self.distance(query.index, gallery.index))
         if distmat.shape != (len(query), len(gallery)):
             raise ValueError(f"the distance function returned shape {distmat.shape} for "
                              f"{len(query)} queries and {len(gallery)} gallery rows")
-        return distmat
+        return lambda rows: distmat[rows]
 
 
-def _distance(embedding, num_rows: int) -> Distance:
-    if callable(embedding):
-        return embedding
-    features = np.asarray(embedding, dtype=np.float32)
+def gallery_subset(distances: DistanceRows, columns: np.ndarray) -> DistanceRows:
+    """The same distances restricted to some gallery columns (a trial's single-shot gallery)."""
+    return lambda rows: distances(rows)[:, columns]
+
+
+def _features(embedding, num_rows: int) -> torch.Tensor:
+    features = torch.as_tensor(embedding).float()
     if features.ndim != 2 or len(features) != num_rows:
         raise ValueError(f"features must be a (rows x dim) matrix aligned with the {num_rows} "
-                         f"table rows, got shape {features.shape}")
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    unit = features / np.maximum(norms, np.finfo(np.float32).tiny)
-    return lambda query, gallery: 1.0 - unit[query] @ unit[gallery].T
+                         f"table rows, got shape {tuple(features.shape)}")
+    return features
 
 
 def same_pid_same_camera(query: Side, gallery: Side) -> np.ndarray:
@@ -125,13 +135,13 @@ def _require_outfits(query: Side, gallery: Side) -> None:
                          "and clothes-changing settings need every test image's outfit")
 
 
-def score(setting: str, distmat: np.ndarray, query: Side, gallery: Side, rule: Rule | None,
+def score(setting: str, distances: DistanceRows, query: Side, gallery: Side, rule: Rule | None,
           *, distinct_ids: bool = False) -> RankMetrics:
     """Rank metrics of one setting; errors name the setting."""
     junk = None if rule is None else (lambda rows: rule(query[rows], gallery))
     try:
-        return rank_metrics(distmat, query.pid, gallery.pid, junk, max_rank=max(RANKS),
-                            distinct_ids=distinct_ids)
+        return rank_metrics_by_rows(distances, query.pid, gallery.pid, junk, max_rank=max(RANKS),
+                                    distinct_ids=distinct_ids)
     except ValueError as error:
         raise ValueError(f"{setting}: {error}") from error
 

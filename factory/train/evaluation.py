@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import polars as pl
+import torch
 
 from factory.evaluate import protocol_for
 from factory.evaluate.refinement import VERSIONS, refined_distance
@@ -43,7 +44,8 @@ def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int],
     rows = evaluation_rows(images)
     features = extract_features(model, rows["path"].to_list(), rows["modality"].to_list(),
                                 size=size, device=device).features
-    embedding = features if refine_with is None else \
+    # plain features: the protocol computes distances a block of queries at a time on `device`
+    embedding = torch.from_numpy(features).to(device) if refine_with is None else \
         _refined(model, rows, features, refine_with, count=refine_versions, size=size,
                  device=device)
     results = protocol_for(protocol)(rows, embedding)

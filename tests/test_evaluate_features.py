@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from factory.evaluate import evaluate_features, evaluate_rank
+from factory.evaluate.features import feature_distance_rows
+
+
+def _case(seed: int, num_q: int = 37, num_g: int = 53, dim: int = 6):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 7, num_q), rng.integers(0, 7, num_g)
+    cameras = rng.integers(0, 3, num_q), rng.integers(0, 3, num_g)
+    # small integer features: exact distances, many of them tied
+    features = rng.integers(-2, 3, (num_q, dim)), rng.integers(-2, 3, (num_g, dim))
+    return features, ids, cameras
+
+
+def _reference(query, gallery, metric: str) -> np.ndarray:
+    if metric == "euclidean":
+        return ((query[:, None, :] - gallery[None, :, :]) ** 2).sum(axis=2).astype(np.float64)
+    unit = [x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) for x in (query,
+                                                                                      gallery)]
+    return 1.0 - unit[0] @ unit[1].T
+
+
+@pytest.mark.parametrize("block_size", [1, 4, 37, None])
+def test_euclidean_blocks_give_the_full_matrix_numbers(block_size):
+    (query, gallery), (q_pids, g_pids), (q_cams, g_cams) = _case(0)
+    expected = evaluate_rank(_reference(query, gallery, "euclidean"), q_pids, g_pids, q_cams,
+                             g_cams, max_rank=10)
+    result = evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams,
+                               metric="euclidean", max_rank=10, block_size=block_size)
+    np.testing.assert_array_equal(result.cmc, expected.cmc)
+    assert (result.mAP, result.mINP, result.num_valid) == \
+        (expected.mAP, expected.mINP, expected.num_valid)
+
+
+def test_cosine_matches_numpy_and_accepts_tensors():
+    rng = np.random.default_rng(1)
+    (_, _), (q_pids, g_pids), (q_cams, g_cams) = _case(1)
+    query = rng.standard_normal((37, 16)).astype(np.float32)
+    gallery = rng.standard_normal((53, 16)).astype(np.float32)
+    expected = evaluate_rank(_reference(query, gallery, "cosine"), q_pids, g_pids, q_cams, g_cams)
+    for given in ((query, gallery), (torch.from_numpy(query), torch.from_numpy(gallery))):
+        result = evaluate_features(*given, q_pids, g_pids, q_cams, g_cams, block_size=5)
+        np.testing.assert_allclose(result.cmc, expected.cmc)
+        assert result.mAP == pytest.approx(expected.mAP, abs=1e-9)
+    blocks = feature_distance_rows(query, gallery)
+    np.testing.assert_allclose(blocks(slice(3, 8)), _reference(query, gallery, "cosine")[3:8],
+                               atol=1e-6)
+    assert blocks(slice(0, 2)).dtype == np.float32
+
+
+def test_bad_inputs_are_clear_errors():
+    (query, gallery), (q_pids, g_pids), (q_cams, g_cams) = _case(2)
+    with pytest.raises(ValueError, match="unknown metric 'manhattan'; valid metrics: cosine"):
+        evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, metric="manhattan")
+    with pytest.raises(ValueError, match="dimension 6, gallery features 5"):
+        evaluate_features(query, gallery[:, :5], q_pids, g_pids, q_cams, g_cams)
+    with pytest.raises(ValueError, match="shape \\(37, 53\\) but there are 36 query"):
+        evaluate_features(query, gallery, q_pids[:36], g_pids, q_cams[:36], g_cams)
+    with pytest.raises(ValueError, match="block_rows must be >= 1, got -1"):
+        evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, block_size=-1)
