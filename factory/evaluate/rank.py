@@ -95,22 +95,25 @@ def rank_metrics(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_r
 
 def rank_metrics_by_rows(distance_rows: DistanceRows, q_pids, g_pids,
                          junk: JunkMask | None = None, *, max_rank: int = 50,
-                         distinct_ids: bool = False, shape: tuple[int, int] | None = None
-                         ) -> RankMetrics:
+                         distinct_ids: bool = False, shape: tuple[int, int] | None = None,
+                         block_rows: int | None = None) -> RankMetrics:
     """`rank_metrics` of distances given a block of query rows at a time, never all at once.
 
     `distance_rows(rows)` returns the (rows x gallery) distances of a slice of the queries; it is
-    called once per block of about `BLOCK_ENTRIES` distances, so memory is a few times one block
-    (`shape`, when known, is checked against the pids first). A hit's rank is counted, not sorted
-    out: 1 + the kept items closer than it, or as close with a smaller gallery index, counted
-    among the items no farther than the query's last hit (the only ones that can come first).
+    called once per block of `block_rows` queries (default: about `BLOCK_ENTRIES` distances), so
+    memory is a few times one block (`shape`, when known, is checked against the pids first).
+    A hit's rank is counted, not sorted out: 1 + the kept items closer than it, or as close with
+    a smaller gallery index, counted among the items no farther than the query's last hit (the
+    only ones that can come first).
     """
     q_pids, g_pids = _checked(q_pids, g_pids, max_rank, shape)
     num_q, num_g = len(q_pids), len(g_pids)
     gallery = _PidIndex(g_pids)
     first_rank = np.zeros(num_q, dtype=np.int64)
     ap, inp = np.zeros(num_q), np.zeros(num_q)
-    block = max(1, BLOCK_ENTRIES // num_g)
+    if block_rows is not None and block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    block = block_rows or max(1, BLOCK_ENTRIES // num_g)
     for start in range(0, num_q, block):
         rows = slice(start, min(start + block, num_q))
         dist = _checked_block(distance_rows(rows), rows, num_g)
