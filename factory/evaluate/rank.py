@@ -74,10 +74,16 @@ def evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, max_rank: int = 5
 
 def standard_junk(q_pids, g_pids, q_camids, g_camids) -> JunkMask:
     """The standard junk rule as a `JunkMask`: gallery items of the query's pid and camera."""
-    q_pids, g_pids = np.asarray(q_pids), np.asarray(g_pids)
-    q_camids, g_camids = np.asarray(q_camids), np.asarray(g_camids)
-    return lambda rows: ((q_pids[rows, None] == g_pids[None, :])
-                         & (q_camids[rows, None] == g_camids[None, :]))
+    q_pids, g_pids = np.asarray(q_pids).ravel(), np.asarray(g_pids).ravel()
+    q_camids, g_camids = np.asarray(q_camids).ravel(), np.asarray(g_camids).ravel()
+    if (len(q_camids), len(g_camids)) != (len(q_pids), len(g_pids)):
+        raise ValueError(f"{len(q_camids)} query and {len(g_camids)} gallery camids for "
+                         f"{len(q_pids)} query and {len(g_pids)} gallery pids")
+    # one small integer code per (pid, camera) pair: a single comparison per distance
+    pairs = np.stack([np.concatenate([q_pids, g_pids]), np.concatenate([q_camids, g_camids])])
+    codes = np.unique(pairs, axis=1, return_inverse=True)[1].ravel().astype(np.int32)
+    q_codes, g_codes = codes[:len(q_pids)], codes[len(q_pids):]
+    return lambda rows: q_codes[rows, None] == g_codes[None, :]
 
 
 def rank_metrics(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_rank: int = 50,
@@ -245,15 +251,20 @@ def _hits_by_rank(dist: np.ndarray, kept: np.ndarray | None, rows: np.ndarray, c
 
 
 def _ranks_in_row(values, cols, hit_values, hit_cols) -> np.ndarray:
-    """1 + the items (`values` at gallery `cols`) before each hit: closer, or as close with a
-    smaller gallery index (a hit counts itself among the items as close but not before)."""
-    before = np.count_nonzero(values < hit_values[:, None], axis=1)
-    as_close = np.count_nonzero(values <= hit_values[:, None], axis=1) - before
+    """1 + the items (`values` at gallery `cols`) before each hit (`hit_values` ascending): closer,
+    or as close with a smaller gallery index. Counted by binning the items between the hits: an
+    item is closer than the hits from the first one farther than it on; a hit is as close as
+    itself, so only hits as close as another item need their gallery order counted."""
+    bins = len(hit_values) + 1
+    first_farther = np.searchsorted(hit_values, values, side="right")
+    closer = np.cumsum(np.bincount(first_farther, minlength=bins))[:-1]
+    first_as_close = np.searchsorted(hit_values, values, side="left")
+    as_close = np.cumsum(np.bincount(first_as_close, minlength=bins))[:-1] - closer
     tied = np.flatnonzero(as_close > 1)
     if len(tied):
-        before[tied] += np.count_nonzero((values == hit_values[tied, None])
+        closer[tied] += np.count_nonzero((values == hit_values[tied, None])
                                          & (cols < hit_cols[tied, None]), axis=1)
-    return before + 1
+    return closer + 1
 
 
 def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
