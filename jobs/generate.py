@@ -5,10 +5,12 @@
     ray job submit --working-dir . -- python jobs/generate.py --config jobs/configs/dlcr_prcc.yaml
     python jobs/generate.py --smoke --out out/smoke [jobs/configs/dive_toy.yaml ...]
     python jobs/generate.py jobs/configs/dlcr_prcc.yaml --stand-ins models/tiny
+    python jobs/generate.py --config jobs/configs/dlcr_prcc.yaml --pull   # models first
 `--smoke` runs on the toy world with smoke models made under --out (every toy config when none
 is named). `--stand-ins` runs a config on its own data (tables, scorer, adapters) with every
 model swapped for the tiny random stand-ins of `factory models tiny`, at smoke sizes on CPU: the
-real path of a job, checked on a laptop. Re-running a killed job resumes it: committed images are
+real path of a job, checked on a laptop. `--pull` first pulls and pins the config's models (on a
+fresh cluster's shared cache; quick when they are there). Re-running a killed job resumes it: committed images are
 never made again.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 from factory.job import STAGES, run_job
 from factory.laptop.smoke import smoke_job, stand_in_job
 from factory.methods import METHODS
+from factory.pretrained.config_models import pull_models
 from schemas.config_base import ConfigError, apply_overrides, load_config
 from schemas.generation_configs import GenerationJobConfig
 
@@ -38,6 +41,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--smoke", action="store_true", help="toy world and smoke models")
     parser.add_argument("--out", help="--smoke: folder for the toy world, models and jobs")
+    parser.add_argument("--pull", action="store_true",
+                        help="first pull every model the config names into the model cache "
+                             "and pin it (`factory models pull`; a no-op for models already "
+                             "there): a fresh cluster's first job")
     parser.add_argument("--stand-ins", metavar="DIR",
                         help="swap every model for the tiny stand-ins in DIR (built there when "
                              "missing; `factory models tiny`), at smoke sizes on CPU")
@@ -48,6 +55,9 @@ def main(argv: list[str]) -> int:
     if args.smoke and args.stand_ins:
         parser.error("--smoke (the toy world) and --stand-ins (the config's own data) exclude "
                      "each other")
+    if args.pull and (args.smoke or args.stand_ins):
+        parser.error("--pull fetches a config's own models; --smoke and --stand-ins use local "
+                     "ones")
     try:
         for path in args.configs or TOY_CONFIGS:
             config = load_config(GenerationJobConfig, path, args.set)
@@ -56,6 +66,8 @@ def main(argv: list[str]) -> int:
                                          args.set, source=f"{path} (--smoke)")
             if args.stand_ins:
                 config = stand_in_job(config, Path(args.stand_ins), args.set, source=str(path))
+            if args.pull:
+                pull_models("generation_job", config)
             summary = run_job(config, tuple(args.stages))
             print(json.dumps({"config": str(path), **summary}, indent=2, default=str))
     except (ConfigError, ValueError, FileNotFoundError) as error:

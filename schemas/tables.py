@@ -109,7 +109,9 @@ DESCRIPTIONS = _schema("descriptions", 2, [
     _field("image_id", pa.string()),  # the id the dataset's reader gives the image
     # the person apart from their clothes; null: not asked of this image
     _field("identity_text", pa.string(), nullable=True),
-    _field("outfit_text", pa.string()),  # the clothes (DLCR: "What clothes is the person wearing?")
+    # the clothes (DLCR: "What clothes is the person wearing?"); null: a VLM's answer to it was
+    # rejected every time while its identity_text was kept (v3; v2 required it)
+    _field("outfit_text", pa.string(), nullable=True),
     _field("items", pa.list_(pa.string())),  # clothing items, one phrase each (a VLM gives none)
     _field("model", pa.string(), nullable=True),  # the VLM (folder, hub id or served name)
     _field("revision", pa.string(), nullable=True),  # its pinned revision; null: not pinned

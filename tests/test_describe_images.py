@@ -6,23 +6,27 @@ import base64
 import io
 import json
 import re
+from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dataset_trees import prcc_tree, write_image
+from hub_cache import COMMIT, cache_model, use_hub_cache
 from PIL import Image
 
 from factory.describe import run_describe
 from factory.describe.images import (
     IDENTITY_QUESTION,
     OUTFIT_QUESTION,
+    AnswersTable,
     questions_needed,
 )
-from factory.describe.requests import read_descriptions
+from factory.describe.requests import caption_requests, describe, read_descriptions
 from factory.describe.vlm import _http_row
 from factory.laptop.stand_ins.vlm import build_tiny_vlm
+from factory.pretrained.lock import ModelNotPulled, record
 from factory.table_io import read_table, write_table
 from schemas.config_base import ConfigError, make_config
 from schemas.describe_config import DescribeConfig
@@ -69,6 +73,22 @@ def test_the_transformers_vlm_describes_a_real_layout_tree_then_captions_follow(
     for text, error in prompts.select("text", "error").iter_rows():
         assert (error is None and text) or (error.startswith("caption describes no person")
                                             and text == "")
+
+
+def test_a_hub_vlm_is_loaded_at_its_pinned_revision_and_says_so_in_every_answer(
+        ray_cluster, tiny_vlm, tmp_path, monkeypatch):
+    _, images = prcc_images(tmp_path)
+    cache = use_hub_cache(monkeypatch, tmp_path)
+    config = _config("org/tiny-vlm", backend="attributes")
+    with pytest.raises(ModelNotPulled, match="field 'describe.vlm': model org/tiny-vlm has no "
+                                             "pinned revision"):
+        run_describe(config, images, tmp_path / "prompts.parquet")
+    cache_model(cache, "org/tiny-vlm", Path(tiny_vlm))
+    record("hub", "org/tiny-vlm", COMMIT)  # what `factory models pull` writes
+    run_describe(config, images, tmp_path / "prompts.parquet")
+    answers = pl.from_arrow(read_table(tmp_path / "prompts.descriptions.parquet",
+                                       "descriptions"))
+    assert set(answers["model"]) == {"org/tiny-vlm"} and set(answers["revision"]) == {COMMIT}
 
 
 def test_a_rerun_asks_only_the_images_not_answered(ray_cluster, tiny_vlm, tmp_path, capsys):
@@ -122,6 +142,19 @@ def test_clothing_asks_every_image_and_captions_a_seeded_few_per_identity(tmp_pa
     reseeded = questions_needed(images, config.model_copy(update={"seed": 1}),
                                 {("1", "caption")})
     assert len(reseeded) == 4  # another seed may choose other images, never more
+
+
+def test_an_image_whose_clothes_answer_was_rejected_keeps_its_identity_answer(tmp_path):
+    _, images_path = prcc_images(tmp_path)
+    images = pl.read_parquet(images_path).filter(pl.col("pid") == 2)
+    answers = AnswersTable(tmp_path / "answers.parquet", DescribeConfig(vlm="tiny-vlm"))
+    image_id = images["image_id"][0]
+    answers.add(image_id, "identity_text", "a tall person with short hair")
+    answers.commit()  # its clothes question still unanswered: a null, not a broken table
+    reread = AnswersTable(tmp_path / "answers.parquet", DescribeConfig(vlm="tiny-vlm"))
+    assert reread.has(image_id, "identity_text") and not reread.has(image_id, "outfit_text")
+    [request] = caption_requests(describe(images, reread.frame()), DescribeConfig())
+    assert request.unanswerable.startswith("no image of identity 2 was described")
 
 
 def test_a_real_dataset_without_a_vlm_or_descriptions_says_how_to_describe_it(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from generation_inputs import generate_main
 from hub_cache import COMMIT, cache_model, use_hub_cache
 
 from factory.job import run_job
@@ -66,6 +67,20 @@ def test_a_job_whose_model_is_not_pulled_stops_before_any_work(tmp_path, monkeyp
     assert not (tmp_path / "out").exists()
     with pytest.raises(ModelNotPulled, match="org/not-pulled is not in the model cache"):
         pull_config(job)  # offline in tests: nothing downloaded
+
+
+def test_generate_pull_pins_the_models_before_the_job_runs(tmp_path, monkeypatch, toy_sd, capsys):
+    cache = use_hub_cache(monkeypatch, tmp_path)
+    cache_model(cache, "org/sd", toy_sd / "sd")
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump({
+        "method": "dive", "images": str(tmp_path / "missing.parquet"),
+        "prompts": "prompts.parquet", "out": str(tmp_path / "out"), "model": "org/sd"}))
+    assert generate_main()([str(job), "--stages", "plan"]) == 2
+    assert "org/sd has no pinned revision" in capsys.readouterr().err
+    assert generate_main()([str(job), "--pull", "--stages", "plan"]) == 2
+    assert "missing.parquet" in capsys.readouterr().err  # past the models, at the first table
+    assert json.loads((tmp_path / "models.lock.json").read_text())["hub"] == {"org/sd": COMMIT}
 
 
 def test_a_file_that_is_no_job_config_is_named(tmp_path):

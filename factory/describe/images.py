@@ -131,12 +131,12 @@ def _ask(config: DescribeConfig, rows: list[dict], table: AnswersTable,
     """One round: every row asked once, accepted answers added and committed as they come."""
     import ray
 
-    from factory.describe.vlm import VLM_BACKENDS
+    from factory.describe.vlm import VLM_BACKENDS, loading_config
 
     backend = VLM_BACKENDS[config.vlm_backend]
     dataset = ray.data.from_items(rows).map(_read_image, num_cpus=config.cpus_per_stage)
     accepted = 0
-    for row in backend.replies(config, dataset).iter_rows():
+    for row in backend.replies(loading_config(config), dataset).iter_rows():
         image_id, column = row["key"].rsplit("/", 1)
         failure = row.get("__inference_error__") or None
         verdict = check_answer(row.get("reply") or "", json_reply=backend.json_reply,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
+from factory.config_paths import resolve_model
 from factory.describe.replies import caption_schema, clothing_schema
 from factory.describe.requests import Request
 from schemas.describe_config import DescribeConfig
@@ -102,8 +103,9 @@ def _vllm_processor(config: DescribeConfig):
     from ray.data.llm import build_processor
 
     stage = {"num_cpus": config.cpus_per_stage}
-    processor_config = vllm_processor_config(
-        config, model=config.model, engine_kwargs={}, chat_template_stage=stage,
+    processor_config = vllm_processor_config(  # a hub id: its pinned snapshot, never a download
+        config, model=resolve_model(config.model, "describe.model"), engine_kwargs={},
+        chat_template_stage=stage,
         tokenize_stage=stage, detokenize_stage=stage)
     return build_processor(processor_config, preprocess=partial(_vllm_row, config=config),
                            postprocess=_vllm_reply, preprocess_map_kwargs=stage,

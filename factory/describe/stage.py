@@ -24,6 +24,7 @@ from factory.describe.requests import (
     prompt_keys,
     requests_for,
 )
+from factory.describe.vlm import pin_vlm_revision
 from factory.table_io import read_table, write_table
 from schemas.describe_config import DescribeConfig
 from schemas.tables import PROMPTS
@@ -103,6 +104,8 @@ def _descriptions(config: DescribeConfig, images: pl.DataFrame, todo: set[tuple[
     if config.vlm_backend == "attributes":
         descriptions, source = dataset_descriptions(images, images_table, config)
         return descriptions, str(source)
+    if ask_vlm:
+        config = pin_vlm_revision(config)
     answers = AnswersTable(answers_path(config, out), config)
     if ask_vlm:
         return describe_images(config, images, todo, answers), str(answers.path)

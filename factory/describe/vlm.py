@@ -19,10 +19,35 @@ from functools import lru_cache, partial
 
 from factory.describe.llm import http_headers, vllm_processor_config
 from factory.describe.replies import ANSWER_CHARACTERS, answer_schema
+from factory.pretrained.hub import is_hub_id, pinned_folder
 from schemas.describe_config import DescribeConfig
 
 ANSWER_FORMAT = ' Reply with JSON only, as {"answer": "..."}.'
 DATA_URL_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+LOCAL_BACKENDS = ("vllm", "transformers")  # the job loads the VLM itself
+
+
+def pin_vlm_revision(config: DescribeConfig) -> DescribeConfig:
+    """A hub VLM the job loads itself at the revision `factory models pull` pinned, recorded
+    in every answer's lineage; a given `vlm_revision` is kept, and a hub VLM never pulled stops
+    here, naming it."""
+    if (config.vlm_backend in LOCAL_BACKENDS and config.vlm_revision is None
+            and is_hub_id(config.vlm)):
+        snapshot = pinned_folder(config.vlm, "describe.vlm")  # snapshots/<commit>
+        return config.model_copy(update={"vlm_revision": snapshot.name})
+    return config
+
+
+def loading_config(config: DescribeConfig) -> DescribeConfig:
+    """What the backend loads: a pinned hub VLM from its snapshot folder in the model cache,
+    found here on the driver, so no worker resolves (or downloads) anything."""
+    if config.vlm_backend in LOCAL_BACKENDS and is_hub_id(config.vlm):
+        snapshot = pinned_folder(config.vlm, "describe.vlm")
+        if config.vlm_revision in (None, snapshot.name):
+            return config.model_copy(update={"vlm": str(snapshot), "vlm_revision": None})
+    return config
 
 
 def open_image(data: bytes):

@@ -119,7 +119,11 @@ class Pulled:
 def pull_config(path: str | Path, *, update: bool = False) -> list[Pulled]:
     """Pull every model the config file at `path` uses and pin it in the lock file; models
     already cached at their pinned revision are not downloaded again."""
-    kind, config = read_job_config(path)
+    return pull_models(*read_job_config(path), update=update)
+
+
+def pull_models(kind: str, config: StrictModel, *, update: bool = False) -> list[Pulled]:
+    """`pull_config` for a config already read (and overridden) as `kind`."""
     pulled = []
     for ref in config_models(kind, config):
         if ref.source == "local":
