@@ -11,20 +11,38 @@ mapping of the same paths to values. Whatever is overridden, the result is valid
 """
 
 import copy
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Any, ClassVar, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file, the field and the value."""
 
 
+STORAGE_ROOT = "FACTORY_STORAGE_ROOT"
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    """A config section. With `FACTORY_STORAGE_ROOT` set (a cluster's shared folder), every
+    relative path field, given or default, is taken under it instead of the working folder:
+    the shipped configs then run unedited under `ray job submit`, whose working folder is a
+    throwaway copy of the repository."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              validate_default=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _under_storage_root(cls, value):
+        root = os.environ.get(STORAGE_ROOT)
+        if root and isinstance(value, Path) and not value.is_absolute():
+            return Path(root) / value
+        return value
 
 
 class RayTrainRun(StrictModel):
