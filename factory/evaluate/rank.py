@@ -124,15 +124,15 @@ def rank_metrics_by_rows(distance_rows: DistanceRows, q_pids, g_pids,
         rows = slice(start, min(start + block, num_q))
         dist = _checked_block(distance_rows(rows), rows, num_g)
         hit_rows, hit_cols = gallery.same_pid(q_pids[rows])
-        kept = None
+        dropped = None
         if junk is not None:
-            kept = ~np.asarray(junk(rows), dtype=bool)
-            not_junk = kept[hit_rows, hit_cols]
+            dropped = np.asarray(junk(rows), dtype=bool)
+            not_junk = ~dropped[hit_rows, hit_cols]
             hit_rows, hit_cols = hit_rows[not_junk], hit_cols[not_junk]
-        hit_rows, hit_cols, hit_ranks = _hits_by_rank(dist, kept, hit_rows, hit_cols)
+        hit_rows, hit_cols, hit_ranks = _hits_by_rank(dist, dropped, hit_rows, hit_cols)
         first_rank[rows], ap[rows], inp[rows] = _block_metrics(hit_rows, hit_ranks, len(dist))
         if distinct_ids:
-            first_rank[rows] = _distinct_first_rank(dist, kept, hit_rows, hit_cols,
+            first_rank[rows] = _distinct_first_rank(dist, dropped, hit_rows, hit_cols,
                                                     first_rank[rows], gallery.codes,
                                                     len(gallery.pids))
     return _aggregate(first_rank, ap, inp, max_rank)
@@ -222,7 +222,8 @@ class _PidIndex:
         return rows, cols
 
 
-def _hits_by_rank(dist: np.ndarray, kept: np.ndarray | None, rows: np.ndarray, cols: np.ndarray):
+def _hits_by_rank(dist: np.ndarray, dropped: np.ndarray | None, rows: np.ndarray,
+                  cols: np.ndarray):
     """Row, column and rank of every hit of a block, ordered by row and then rank.
 
     Only the kept items no farther than a row's last hit can rank before one of its hits; those
@@ -236,8 +237,8 @@ def _hits_by_rank(dist: np.ndarray, kept: np.ndarray | None, rows: np.ndarray, c
     last_hit = np.full(len(dist), -np.inf, dtype=dist.dtype)
     last_hit[num_hits > 0] = values[ends[num_hits > 0] - 1]
     near = dist <= last_hit[:, None]
-    if kept is not None:
-        near &= kept
+    if dropped is not None:
+        np.greater(near, dropped, out=near)  # near and not dropped
     near_flat = np.flatnonzero(near)  # row-major: each row's items in gallery order
     near_values = dist.ravel()[near_flat]
     row_starts = np.searchsorted(near_flat, np.arange(len(dist) + 1) * dist.shape[1])
@@ -246,25 +247,36 @@ def _hits_by_rank(dist: np.ndarray, kept: np.ndarray | None, rows: np.ndarray, c
         hits = slice(ends[row] - num_hits[row], ends[row])
         items = slice(row_starts[row], row_starts[row + 1])
         ranks[hits] = _ranks_in_row(near_values[items], near_flat[items] - row * dist.shape[1],
-                                    values[hits], cols[hits])
+                                    values[hits], cols[hits], dist.shape[1])
     return rows, cols, ranks
 
 
-def _ranks_in_row(values, cols, hit_values, hit_cols) -> np.ndarray:
-    """1 + the items (`values` at gallery `cols`) before each hit (`hit_values` ascending): closer,
-    or as close with a smaller gallery index. Counted by binning the items between the hits: an
-    item is closer than the hits from the first one farther than it on; a hit is as close as
-    itself, so only hits as close as another item need their gallery order counted."""
-    bins = len(hit_values) + 1
-    first_farther = np.searchsorted(hit_values, values, side="right")
-    closer = np.cumsum(np.bincount(first_farther, minlength=bins))[:-1]
-    first_as_close = np.searchsorted(hit_values, values, side="left")
-    as_close = np.cumsum(np.bincount(first_as_close, minlength=bins))[:-1] - closer
-    tied = np.flatnonzero(as_close > 1)
-    if len(tied):
-        closer[tied] += np.count_nonzero((values == hit_values[tied, None])
-                                         & (cols < hit_cols[tied, None]), axis=1)
-    return closer + 1
+def _ranks_in_row(values, cols, hit_values, hit_cols, num_cols: int) -> np.ndarray:
+    """1 + the items (`values` at gallery `cols`) before each hit, the hits in (value, column)
+    order: closer, or as close with a smaller gallery index. Counted by binning: an item comes
+    before the hits from the first one farther than it on, or, when it ties with some hits, from
+    the first of those with a larger gallery index on (a hit ties with itself: not before it)."""
+    starts = _hits_below(hit_values, values, np.less_equal)  # = the first hit farther than it
+    as_close = _hits_below(hit_values, values, np.less)
+    tied = np.flatnonzero(as_close < starts)  # never empty: each hit ties with itself
+    if len(tied) > len(hit_values) or len(np.unique(hit_values)) < len(hit_values):
+        # keys in (first hit of the tie, gallery index) order, the hits' ascending
+        starts = starts.astype(np.intp)
+        hit_keys = np.searchsorted(hit_values, hit_values, side="left") * (num_cols + 1) + hit_cols
+        starts[tied] = np.searchsorted(hit_keys, as_close[tied].astype(np.intp) * (num_cols + 1)
+                                       + cols[tied],
+                                       side="right")
+    return 1 + np.cumsum(np.bincount(starts, minlength=len(hit_values) + 1))[:-1]
+
+
+def _hits_below(hit_values, values, compare) -> np.ndarray:
+    """For each value, the number of hits with `compare(hit, value)`: one SIMD pass per hit (a
+    row has a few dozen at most), summed in bytes while they hold the count."""
+    dtype = np.uint8 if len(hit_values) < 256 else np.intp
+    step = max(1, BLOCK_ENTRIES // max(len(values), 1))
+    return sum(np.add.reduce(compare(hit_values[start:start + step, None], values).view(np.uint8),
+                             axis=0, dtype=dtype)
+               for start in range(0, len(hit_values), step))
 
 
 def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -282,7 +294,7 @@ def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, 
     return first_rank, ap, inp
 
 
-def _distinct_first_rank(dist, kept, rows, cols, first_rank, g_codes, num_codes) -> np.ndarray:
+def _distinct_first_rank(dist, dropped, rows, cols, first_rank, g_codes, num_codes) -> np.ndarray:
     """1 + the number of distinct gallery pids ranked before each row's first hit."""
     with_hit, first = np.unique(rows, return_index=True)
     first_col = np.zeros(len(dist), dtype=np.intp)
@@ -290,8 +302,8 @@ def _distinct_first_rank(dist, kept, rows, cols, first_rank, g_codes, num_codes)
     first_value = np.take_along_axis(dist, first_col[:, None], axis=1)
     before = (dist < first_value) | ((dist == first_value)
                                      & (np.arange(dist.shape[1]) < first_col[:, None]))
-    if kept is not None:
-        before &= kept
+    if dropped is not None:
+        np.greater(before, dropped, out=before)
     before[first_rank == 0] = False
     before_rows, before_cols = np.nonzero(before)
     seen = np.zeros((len(dist), num_codes), dtype=bool)
