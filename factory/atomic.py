@@ -1,26 +1,64 @@
 """Write files and folders so that a reader sees the old one or the whole new one, never a
-part."""
+part.
 
+Temporary files and folders are created with the process umask applied (0644 and 0755 under
+umask 022), as `open()` and `mkdir()` would make them: `tempfile.mkstemp` and `mkdtemp` make
+0600 and 0700, which would leave every table and report unreadable to the group.
+"""
+
+import errno
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def _fresh(folder: Path, prefix: str, suffix: str, make) -> Path:
+    """A new entry `folder/<prefix><random><suffix>` made by `make(path)` (which must fail if it
+    exists)."""
+    while True:
+        path = folder / f"{prefix}{secrets.token_hex(4)}{suffix}"
+        try:
+            make(path)
+            return path
+        except FileExistsError:
+            continue
+
+
+def _make_parent(path: Path) -> None:
+    """Create `path`'s folder; a file where a folder belongs is named as such."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next(parent for parent in path.parents if parent.is_file())
+        raise NotADirectoryError(errno.ENOTDIR, "is a file; a folder belongs here",
+                                 str(blocking)) from None
+
+
+def _new_file(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    _make_parent(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder; a file belongs here", str(path))
+    tmp = _fresh(path.parent, f".{path.name}.", ".tmp", _new_file)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write (disk full) names no file: name the target
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -38,12 +76,12 @@ def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty staging folder beside `folder`; on success it replaces `folder` whole (an
     older one is moved aside, then deleted), else it is deleted."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    _make_parent(folder)
+    staging = _fresh(folder.parent, f".{folder.name}.", "", os.mkdir)
     try:
         yield staging
         if folder.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            retired = _fresh(folder.parent, f".{folder.name}.old.", "", os.mkdir)
             os.replace(folder, retired / folder.name)
             os.replace(staging, folder)
             shutil.rmtree(retired, ignore_errors=True)

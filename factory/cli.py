@@ -54,7 +54,7 @@ def _toy_sheet(args) -> int:
 def _ingest(args) -> int:
     from factory.ingest.stage import ingest, summarize
 
-    table = ingest(args.dataset, args.root, args.out, progress=True, verify=args.verify)
+    table = ingest(args.dataset, args.root, args.out, progress=True, verify=not args.no_verify)
     print(summarize(table))
     print(f"wrote {table.num_rows} rows to {args.out}")
     return 0
@@ -64,6 +64,10 @@ def _validate(args) -> int:
     from factory.table_io import read_table
 
     table = read_table(args.file, args.table)
+    if args.table == "images":
+        from factory.ingest.datasets import check_cameras
+
+        check_cameras(table, source=args.file)
     print(f"{args.file}: valid {args.table!r} table, {table.num_rows} rows")
     return 0
 
@@ -94,16 +98,28 @@ def _add_overrides(command, example: str, smoke: str) -> None:
     command.add_argument("--smoke", action="store_true", help=smoke)
 
 
-def _load(model, args, smoke: dict[str, str]):
-    """The command's config: its YAML file, under --smoke the smoke presets of `smoke` (the
-    prefix of their paths -> the preset's name), then every --set."""
+def _add_restart(command) -> None:
+    command.add_argument("--restart", action="store_true",
+                         help="delete the run of this name and start it over (a re-run under "
+                              "the same name with a changed config is refused otherwise)")
+
+
+# Each config-file command's --smoke presets: the prefix of their paths -> the preset's name.
+SMOKE_PRESETS = {"train": {"": "train"}, "tune": {"": "sweep", "train.": "train"},
+                 "adapt": {"": "adapt"}, "plan": {"": "generation"},
+                 "generate": {"": "generation"}, "filter": {"": "generation"}}
+
+
+def load_command_config(model, args):
+    """The command's config: its YAML file, under --smoke the command's smoke presets
+    (`SMOKE_PRESETS`), then every --set."""
     from schemas.config_base import load_config
 
     preset = {}
     if args.smoke:
         from factory.laptop.presets import smoke_preset
 
-        for prefix, name in smoke.items():
+        for prefix, name in SMOKE_PRESETS[args.command].items():
             preset |= {prefix + key: value for key, value in smoke_preset(name).items()}
     return load_config(model, args.config, args.set, preset=preset)
 
@@ -111,10 +127,10 @@ def _load(model, args, smoke: dict[str, str]):
 def _train(args) -> int:
     from schemas.configs import TrainConfig
 
-    config = _load(TrainConfig, args, {"": "train"})
+    config = load_command_config(TrainConfig, args)
     from factory.train.run import train
 
-    checkpoint, report = train(config)
+    checkpoint, report = train(config, restart=args.restart)
     print(f"checkpoint: {checkpoint}\nreport: {report}")
     return 0
 
@@ -122,10 +138,10 @@ def _train(args) -> int:
 def _tune(args) -> int:
     from schemas.configs import SweepConfig
 
-    config = _load(SweepConfig, args, {"": "sweep", "train.": "train"})  # its base run's too
+    config = load_command_config(SweepConfig, args)
     from factory.train.run import sweep
 
-    print(f"report: {sweep(config)}")
+    print(f"report: {sweep(config, restart=args.restart)}")
     return 0
 
 
@@ -137,16 +153,17 @@ def _add_training(commands) -> None:
         command.add_argument("config", help="YAML config (schemas/json has its JSON Schema)")
         _add_overrides(command, example,
                        "tiny model and few steps: checks the whole path in a minute")
+        _add_restart(command)
         command.set_defaults(run=run)
 
 
 def _adapt(args) -> int:
     from schemas.configs import AdaptConfig
 
-    config = _load(AdaptConfig, args, {"": "adapt"})
+    config = load_command_config(AdaptConfig, args)
     from factory.adapt.stage import run_adapt
 
-    adapters, report = run_adapt(config)
+    adapters, report = run_adapt(config, restart=args.restart)
     print(f"adapters: {adapters.path} ({len(adapters.tokens)} identities, fingerprint "
           f"{adapters.fingerprint})\nreport: {report}")
     return 0
@@ -157,6 +174,7 @@ def _add_adapt(commands) -> None:
     command = commands.add_parser("adapt", help=what, description=what)
     command.add_argument("config", help="YAML config (schemas/json/adapt.schema.json)")
     _add_overrides(command, "steps=800", "a few tiny steps: checks the whole path in a minute")
+    _add_restart(command)
     command.set_defaults(run=_adapt)
 
 
@@ -220,8 +238,9 @@ def _add_ingest(commands) -> None:
                         help="reader name (see above)")
     ingest.add_argument("root", help="folder the dataset was unpacked into")
     ingest.add_argument("--out", required=True, help="Parquet file for the images table")
-    ingest.add_argument("--verify", action="store_true",
-                        help="decode every image (catches truncated files; slower)")
+    ingest.add_argument("--no-verify", action="store_true",
+                        help="read image headers only instead of decoding every image (faster; "
+                             "a truncated image then fails later, in training)")
     ingest.set_defaults(run=_ingest)
 
 
@@ -235,28 +254,6 @@ def _add_tables(commands) -> None:
     schemas = commands.add_parser("schemas", help="export config models as JSON Schema files")
     schemas.add_argument("--out", default=str(Path(__file__).parent.parent / "schemas" / "json"))
     schemas.set_defaults(run=_schemas_export)
-
-
-def _export(args) -> int:
-    from factory.export.stage import export
-
-    summary = export(args.images, args.generated, args.scores, args.out, parquet=args.parquet,
-                     progress=True)
-    counts = ", ".join(f"{key} {n}" for key, n in summary["images"].items())
-    print(f"wrote {args.out} (Market-1501 layout): {counts}; pid map in export.json")
-    return 0
-
-
-def _add_export(commands) -> None:
-    what = "kept synthetic + real images as a Market-1501-style folder (torchreid, fast-reid)"
-    export = commands.add_parser("export", help=what, description=what)
-    export.add_argument("--images", required=True, help="`images` table of the real dataset")
-    export.add_argument("--generated", required=True, help="`generated` table")
-    export.add_argument("--scores", required=True, help="`scores` table (its `kept` decides)")
-    export.add_argument("--out", required=True, help="folder to create (must not exist)")
-    export.add_argument("--parquet", action="store_true",
-                        help="also write out/images.parquet with the image bytes")
-    export.set_defaults(run=_export)
 
 
 def _describe(args) -> int:
@@ -299,7 +296,7 @@ def _generation_stage(args) -> int:
 
     from schemas.generation_configs import GenerationJobConfig
 
-    config = _load(GenerationJobConfig, args, {"": "generation"})
+    config = load_command_config(GenerationJobConfig, args)
     from factory.job import run_job
 
     summary = run_job(config, stages=(args.command,))[args.command]
@@ -322,6 +319,8 @@ def _add_generation(commands) -> None:
 def _audit(args) -> int:
     from factory.generate.audit import audit_run
 
+    if not Path(args.out).is_dir():
+        raise FileNotFoundError(f"{args.out}: no such generation output folder")
     audit = audit_run(Path(args.out), decode=not args.no_decode)
     print(f"{args.out}: {audit.planned} planned, {audit.committed} committed ({audit.generated} "
           f"written, {audit.failed} failed rows), {audit.image_files} image files, "
@@ -345,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
         epilog=STAGES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--verbose", action="store_true",
+                        help="on failure, print the traceback after the one-line error (may "
+                             "also follow COMMAND)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest(commands)
     _add_toy(commands)
@@ -358,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation(commands)
     _add_audit(commands)
     _add_adapt(commands)
-    _add_export(commands)
+    from factory.export.command import add_export_command
+
+    add_export_command(commands)
     demo = commands.add_parser("demo", help="the whole factory on the toy world, with a report")
     demo.add_argument("--out", default="out/demo", help="folder for everything the demo writes")
     demo.add_argument("--seed", type=int, default=0)
@@ -368,12 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv  # accepted anywhere on the line, not only before COMMAND
+    args = build_parser().parse_args([arg for arg in argv if arg != "--verbose"])
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # they name file/field/row
-        print(f"factory {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # one line naming the file, row or field; the rest on request
+        from factory.failures import report_failure
+
+        return report_failure(exc, f"factory {args.command}", verbose=verbose)
 
 
 if __name__ == "__main__":

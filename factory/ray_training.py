@@ -3,11 +3,15 @@
 A run is named by (storage_path, name): Ray Train V2 restores it from its last reported
 checkpoint when it is run again. A checkpoint holds the model part (written by the stage), the
 optimiser state and the history of the run so far (Ray keeps only the last checkpoints'
-metrics); rank 0 writes it, every rank reports.
+metrics); rank 0 writes it, every rank reports. A re-run whose config would change what is
+trained is refused before Ray starts (`factory.run_record`), and after every run the run folder
+keeps only its newest `keep_checkpoints` checkpoints (Ray Train forgets those of an interrupted
+attempt, so they would otherwise stay for good).
 """
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +21,14 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from factory.run_record import check_run_record, run_record
 from schemas.config_base import ConfigError, RayTrainRun
 
 TRAIN_STATE = "train_state.pt"
+# A worker's error (a bad image, a bad value) fails the run at once instead of being retried
+# from the same checkpoint into the same error; node preemptions are still retried (Ray counts
+# them apart), and a re-run resumes from the last checkpoint.
+FAILURES = FailureConfig(max_failures=0)
 HISTORY = "history.json"
 
 
@@ -36,7 +45,7 @@ def build_trainer(loop: Callable[[dict], None], config: RayTrainRun, *,
     """A `TorchTrainer` running `loop(config as JSON)` on every worker."""
     run = RunConfig(name=config.name, storage_path=str(config.storage_path),
                     checkpoint_config=CheckpointConfig(num_to_keep=config.keep_checkpoints),
-                    failure_config=FailureConfig(max_failures=2), callbacks=callbacks)
+                    failure_config=FAILURES, callbacks=callbacks)
     return TorchTrainer(loop, train_loop_config=config.model_dump(mode="json"),
                         scaling_config=scaling_for(config), run_config=run)
 
@@ -51,12 +60,33 @@ def check_gpus(config: RayTrainRun) -> None:
                           "set gpus_per_worker: 0 to train on CPU, or submit the job to a cluster")
 
 
-def fit(loop: Callable[[dict], None], config: RayTrainRun) -> ray.train.Result:
-    """Run (or resume) the run; raises if it failed or reported no checkpoint."""
+def run_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint folders of the run in `folder`, oldest first (Ray names them by time)."""
+    return sorted(path for path in Path(folder).glob("checkpoint_*") if path.is_dir())
+
+
+def prune_checkpoints(folder: Path, keep: int, last: Path) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints of the run in `folder`, never `last`;
+    returns the deleted ones."""
+    old = [path for path in run_checkpoints(folder)[:-keep] if path != last]
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
+def fit(loop: Callable[[dict], None], config: RayTrainRun, *, restart: bool = False,
+        extra: dict | None = None) -> ray.train.Result:
+    """Run (or resume) the run; raises if it failed or reported no checkpoint, or, before any
+    work, if it would resume a run started with another config (`restart`: start it over;
+    `extra`: what else decides what is trained, recorded with the config)."""
     check_gpus(config)
+    folder = Path(config.storage_path) / config.name
+    check_run_record(folder, run_record(config, extra=extra), restart=restart, name=config.name,
+                     started=bool(run_checkpoints(folder)))
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {config.name!r} reported no checkpoint")
+    prune_checkpoints(folder, config.keep_checkpoints, Path(result.checkpoint.path))
     return result
 
 

@@ -26,4 +26,8 @@ def read_table(path: str | os.PathLike, name: str) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such table file")
-    return validate(pq.read_table(path), name, source=str(path))
+    try:
+        table = pq.read_table(path)
+    except pa.ArrowException as exc:  # not Parquet, truncated, or a folder of something else
+        raise ValueError(f"{path}: not a readable Parquet table ({exc})") from None
+    return validate(table, name, source=str(path))

@@ -63,6 +63,10 @@ class RayTrainRun(StrictModel):
     keep_checkpoints: int = Field(2, ge=1)
     """Checkpoints kept per run."""
 
+    # Fields a resumed run may change; any other change is refused (`factory.run_record`).
+    resumable: ClassVar[tuple[str, ...]] = ("workers", "gpus_per_worker", "cpus_per_worker",
+                                            "storage_path", "name", "keep_checkpoints")
+
 
 Config = TypeVar("Config", bound=StrictModel)
 
@@ -85,6 +89,10 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of fields, got {type(data).__name__}")
     return data

@@ -6,7 +6,7 @@ check YAML configs; `factory schemas` rewrites them and a test keeps them in ste
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -159,6 +159,9 @@ class TrainConfig(RayTrainRun):
     seed: int = 0
     """Seed of sampling, augmentation and initialisation."""
 
+    resumable: ClassVar[tuple[str, ...]] = (*RayTrainRun.resumable, "epochs", "eval_every",
+                                            "loader_workers")
+
     @model_validator(mode="after")
     def _synthetic_alone_needs_synthetic_classes(self):
         if not self.real_images and (self.synthetic is None or self.mixing != "extra_classes"):
@@ -203,6 +206,9 @@ class SweepConfig(StrictModel):
     """Sweep name: running again with the same storage_path and name resumes it."""
     seed: int = 0
     """Seed of the search."""
+
+    # A restored sweep keeps its search space and trials: every other field decides the sweep.
+    resumable: ClassVar[tuple[str, ...]] = ("storage_path", "name")
 
     @model_validator(mode="after")
     def _needs_a_protocol(self):

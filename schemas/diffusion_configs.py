@@ -2,7 +2,7 @@
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -68,6 +68,9 @@ class AdaptConfig(RayTrainRun):
     """Identities shown in the report's sample grid; 0: no samples."""
     report_steps: int = Field(20, ge=1)
     """Denoising steps of the report's samples."""
+
+    resumable: ClassVar[tuple[str, ...]] = (*RayTrainRun.resumable, "steps", "checkpoint_every",
+                                            "out", "report_identities", "report_steps")
 
     @model_validator(mode="after")
     def _check(self):

@@ -1,8 +1,9 @@
 """Arrow schemas of the tables the stages exchange (ARCHITECTURE.md).
 
 Each schema carries its table name and version in its metadata, so a Parquet file says what it
-holds. A field's `allowed` metadata lists the values a string column may take; the validator
-(`schemas.validate`) enforces it.
+holds, and the columns that key a row where joins rely on one row per key (`key`). A field's
+`allowed` metadata lists the values a string column may take, its `minimum` the least value a
+number column may hold; the validator (`schemas.validate`) enforces all three.
 """
 
 import pyarrow as pa
@@ -12,6 +13,8 @@ from factory.methods import METHOD_NAMES
 TABLE_KEY = b"reid_factory.table"
 VERSION_KEY = b"reid_factory.version"
 ALLOWED_KEY = b"allowed"
+MINIMUM_KEY = b"minimum"
+ROW_KEY = b"reid_factory.key"
 
 SPLITS = ("train", "val", "test")
 ROLES = ("train", "query", "gallery")
@@ -20,13 +23,21 @@ ORIGINS = ("real", "synthetic")
 PROMPT_KINDS = ("clothing", "caption")
 
 
-def _field(name: str, type_: pa.DataType, *, nullable: bool = False, allowed=None) -> pa.Field:
-    metadata = {ALLOWED_KEY: ",".join(allowed).encode()} if allowed else None
-    return pa.field(name, type_, nullable=nullable, metadata=metadata)
+def _field(name: str, type_: pa.DataType, *, nullable: bool = False, allowed=None,
+           minimum: int | None = None) -> pa.Field:
+    metadata = {}
+    if allowed:
+        metadata[ALLOWED_KEY] = ",".join(allowed).encode()
+    if minimum is not None:
+        metadata[MINIMUM_KEY] = str(minimum).encode()
+    return pa.field(name, type_, nullable=nullable, metadata=metadata or None)
 
 
-def _schema(table: str, version: int, fields: list[pa.Field]) -> pa.Schema:
+def _schema(table: str, version: int, fields: list[pa.Field], *,
+            key: tuple[str, ...] = ()) -> pa.Schema:
     metadata = {TABLE_KEY: table.encode(), VERSION_KEY: str(version).encode()}
+    if key:
+        metadata[ROW_KEY] = ",".join(key).encode()
     return pa.schema(fields, metadata=metadata)
 
 
@@ -36,14 +47,14 @@ IMAGES = _schema("images", 1, [
     _field("split", pa.string(), allowed=SPLITS),
     _field("role", pa.string(), allowed=ROLES),
     _field("pid", pa.int64()),
-    _field("camera", pa.int32()),
+    _field("camera", pa.int32(), minimum=1),  # and within the dataset's cameras (its reader)
     _field("modality", pa.string(), allowed=MODALITIES),
     _field("outfit", pa.string(), nullable=True),  # clothes id, unique within the dataset
     _field("path", pa.string()),
-    _field("width", pa.int32()),
-    _field("height", pa.int32()),
+    _field("width", pa.int32(), minimum=1),
+    _field("height", pa.int32(), minimum=1),
     _field("origin", pa.string(), allowed=ORIGINS),
-])
+], key=("image_id",))
 
 PROMPTS = _schema("prompts", 1, [
     _field("key", pa.string()),  # an outfit id (clothing) or a pid (caption)
@@ -69,7 +80,7 @@ TASKS = _schema("tasks", 2, [
     _field("params", pa.string()),  # JSON object of method parameters
     _field("model_fingerprint", pa.string()),
     _field("adapter_fingerprint", pa.string(), nullable=True),  # null: no identity adapters
-])
+], key=("task_id",))
 
 GENERATED = _schema("generated", 2, [
     _field("task_id", pa.string()),
@@ -122,7 +133,7 @@ DESCRIPTIONS = _schema("descriptions", 2, [
 PARSING_MASKS = _schema("parsing_masks", 1, [
     _field("image_id", pa.string()),
     _field("mask_png", pa.binary()),  # parsing mask, LIP label ids, PNG-encoded
-])
+], key=("image_id",))
 # Laptop only: the toy world's own truth about each image, to check the readers against.
 TOY_TRUTH = _schema("toy_truth", 1, [
     _field("image_id", pa.string()),
@@ -132,7 +143,7 @@ TOY_TRUTH = _schema("toy_truth", 1, [
     _field("camera", pa.int32()),
     _field("modality", pa.string(), allowed=MODALITIES),
     _field("attributes", pa.string()),  # JSON: identity and outfit attributes
-])
+], key=("image_id",))
 
 TABLES: dict[str, pa.Schema] = {
     "images": IMAGES,
@@ -158,3 +169,16 @@ def allowed_values(field: pa.Field) -> tuple[str, ...] | None:
     if not field.metadata or ALLOWED_KEY not in field.metadata:
         return None
     return tuple(field.metadata[ALLOWED_KEY].decode().split(","))
+
+
+def minimum_value(field: pa.Field) -> int | None:
+    if not field.metadata or MINIMUM_KEY not in field.metadata:
+        return None
+    return int(field.metadata[MINIMUM_KEY])
+
+
+def row_key(schema: pa.Schema) -> tuple[str, ...]:
+    """The columns that key one row of the table (empty: rows need not be unique)."""
+    if not schema.metadata or ROW_KEY not in schema.metadata:
+        return ()
+    return tuple(schema.metadata[ROW_KEY].decode().split(","))

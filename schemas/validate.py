@@ -6,7 +6,7 @@ Errors name the table, the column and the first bad row, so a person can find th
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.tables import allowed_values, schema_for
+from schemas.tables import allowed_values, minimum_value, row_key, schema_for
 
 
 class SchemaError(ValueError):
@@ -41,8 +41,9 @@ def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
     """Return `table` cast to the schema of table `name`, or raise SchemaError.
 
     Columns may come in any order and in any type that casts safely (e.g. int64 -> int32 without
-    overflow); missing or unknown columns, nulls in non-nullable columns and values outside a
-    column's allowed set are errors. `source` (a file path) is named in the error.
+    overflow); missing or unknown columns, nulls in non-nullable columns, values outside a
+    column's allowed set or below its minimum, and two rows with one key (what joins rely on)
+    are errors. `source` (a file path) is named in the error.
     """
     schema = schema_for(name)
     missing = [f.name for f in schema if f.name not in table.column_names]
@@ -76,5 +77,40 @@ def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
                     name, field.name, row,
                     f"value {column[row].as_py()!r} not in {list(allowed)}", source,
                 )
+        _check_minimum(column, field, name, source)
         columns.append(column)
-    return pa.Table.from_arrays(columns, schema=schema)
+    checked = pa.Table.from_arrays(columns, schema=schema)
+    _check_key(checked, name, source)
+    return checked
+
+
+def _check_minimum(column: pa.ChunkedArray, field: pa.Field, name: str, source) -> None:
+    minimum = minimum_value(field)
+    if minimum is None:
+        return
+    below = pc.fill_null(pc.less(column, minimum), False)
+    if pc.any(below).as_py():
+        row = _first_index(below)
+        raise SchemaError(name, field.name, row,
+                          f"value {column[row].as_py()!r} is below {minimum}", source)
+
+
+def _check_key(table: pa.Table, name: str, source) -> None:
+    """Each key must name one row: the tables other stages join on it."""
+    key = row_key(table.schema)
+    if not key or table.num_rows < 2:
+        return
+    rows = table.select(list(key)).append_column("_row", pa.array(range(table.num_rows)))
+    counts = rows.group_by(list(key)).aggregate([("_row", "count"), ("_row", "min")])
+    repeated = counts.filter(pc.greater(counts["_row_count"], 1))
+    if repeated.num_rows:
+        first = pc.min(repeated["_row_min"]).as_py()
+        same = [pc.equal(table[column], table[column][first]) for column in key]
+        mask = same[0]
+        for more in same[1:]:
+            mask = pc.and_(mask, more)
+        rows_with_it = pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+        values = ", ".join(f"{column} {table[column][first].as_py()!r}" for column in key)
+        raise SchemaError(name, key[0], rows_with_it[1],
+                          f"{values} is also in row {first}: the key must be unique "
+                          f"({repeated.num_rows} key(s) repeated)", source)

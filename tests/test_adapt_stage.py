@@ -15,11 +15,12 @@ import yaml
 
 from factory.adapt.data import load_pixels, select_images, step_batch
 from factory.adapt.model import build_parts, denoising_loss
-from factory.adapt.stage import RUN_RECORD, run_adapt
+from factory.adapt.stage import run_adapt
 from factory.diffusion.loader import load_pipeline
 from factory.laptop.toy_sd.build import toy_sd_path
 from factory.ray_training import HISTORY
 from factory.report.adapt import LOSS_PNG, REPORT, SAMPLES_PNG
+from factory.run_record import RUN_RECORD
 from schemas.configs import AdaptConfig, ConfigError, load_config
 
 JOBS = Path(__file__).parent.parent / "jobs"
@@ -118,7 +119,7 @@ def test_adapt_on_ray_resumes_and_reports(ray_cluster, toy_sd, sysu, tmp_path):
     assert not torch.equal(table[adapted.tokenizer.convert_tokens_to_ids("<id_1>")],
                            table[adapted.tokenizer.convert_tokens_to_ids("<id_2>")])
     # A re-run that would train something else is refused before Ray starts.
-    with pytest.raises(ConfigError, match=r"other values of \['rank'\]"):
+    with pytest.raises(ConfigError, match=r"another config \(rank: 4 -> 8\)"):
         run_adapt(config.model_copy(update={"rank": 8}))
     assert (run / RUN_RECORD).is_file()
 

@@ -81,10 +81,10 @@ def captured(monkeypatch):
     import factory.train.run
 
     seen = {}
-    monkeypatch.setattr(factory.train.run, "train", lambda config: seen.update(config=config)
-                        or ("checkpoint", "report"))
-    monkeypatch.setattr(factory.train.run, "sweep", lambda config: seen.update(config=config))
-    monkeypatch.setattr(factory.adapt.stage, "run_adapt", lambda config: seen.update(
+    monkeypatch.setattr(factory.train.run, "train", lambda config, **_: seen.update(
+        config=config) or ("checkpoint", "report"))
+    monkeypatch.setattr(factory.train.run, "sweep", lambda config, **_: seen.update(config=config))
+    monkeypatch.setattr(factory.adapt.stage, "run_adapt", lambda config, **_: seen.update(
         config=config) or (_NoAdapters(), "report"))
     return seen
 

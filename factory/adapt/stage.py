@@ -5,10 +5,10 @@ so a run resumed from a checkpoint continues exactly as it would have run unbrok
 is an adapter folder (what `load_pipeline(adapters=...)` reads) plus the optimiser state and the
 loss of every step (`factory.ray_training`). Ray Train restores the last one of a run from
 (storage_path, name);
-the run's `adapt_run.json` refuses a re-run whose config would change what is being trained.
+the run's record (`factory.run_record`: the config and the identities) refuses a re-run that
+would change what is being trained.
 """
 
-import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import torch
 
 from factory.adapt.data import AdaptImages, load_pixels, select_images, step_batch
 from factory.adapt.model import AdaptParts, build_parts, denoising_loss
-from factory.atomic import atomic_folder, write_text
+from factory.atomic import atomic_folder
 from factory.config_paths import resolve_model, resolve_paths
 from factory.diffusion.adapters import (
     AdapterSet,
@@ -29,14 +29,9 @@ from factory.diffusion.adapters import (
 )
 from factory.diffusion.loader import model_fingerprint
 from factory.ray_training import fit, read_history, report, restore
-from schemas.config_base import ConfigError
 from schemas.diffusion_configs import AdaptConfig
 
 ADAPTERS_DIR = "adapters"
-RUN_RECORD = "adapt_run.json"
-# Fields a re-run may change; every other one decides what is trained.
-RESUMABLE_CHANGES = ("steps", "checkpoint_every", "keep_checkpoints", "workers", "gpus_per_worker",
-                     "cpus_per_worker", "out", "report_identities", "report_steps")
 
 
 def _optimizer(parts: AdaptParts, config: AdaptConfig) -> torch.optim.AdamW:
@@ -111,24 +106,6 @@ def resolved(config: AdaptConfig) -> AdaptConfig:
     return config.model_copy(update={"model": resolve_model(config.model)})
 
 
-def check_run_record(config: AdaptConfig, images: AdaptImages) -> None:
-    """Record what the run trains; once it has a checkpoint, refuse a re-run that would change
-    that (before it, a failed start may be retried with any config)."""
-    record = config.model_dump(mode="json", exclude=set(RESUMABLE_CHANGES))
-    record["identities"] = sorted(images.tokens)
-    run = config.storage_path / config.name
-    path = run / RUN_RECORD
-    if path.is_file() and any(p.is_dir() for p in run.glob("checkpoint_*")):
-        before = json.loads(path.read_text())
-        changed = sorted(key for key in record.keys() | before.keys()
-                         if record.get(key) != before.get(key))
-        if changed:
-            raise ConfigError(f"{path}: run {config.name!r} was started with other values of "
-                              f"{changed}; resume with those or pick another name")
-    else:
-        write_text(path, json.dumps(record, indent=1) + "\n")
-
-
 def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> AdapterSet:
     """Copy the checkpoint's adapter folder to `out` (atomically)."""
     with checkpoint.as_directory() as folder, atomic_folder(out) as staging:
@@ -136,14 +113,14 @@ def publish_adapters(checkpoint: ray.train.Checkpoint, out: Path) -> AdapterSet:
     return load_adapter_set(out)
 
 
-def run_adapt(config: AdaptConfig) -> tuple[AdapterSet, Path]:
-    """Adapt (or resume adapting) and write the adapter folder and its report to `config.out`;
-    returns the adapters and the report."""
+def run_adapt(config: AdaptConfig, *, restart: bool = False) -> tuple[AdapterSet, Path]:
+    """Adapt (or resume adapting; `restart`: start the run over) and write the adapter folder
+    and its report to `config.out`; returns the adapters and the report."""
     from factory.report.adapt import write_adapt_report
 
     config = resolved(config)
     images = select_images(config)  # bad identities or codes fail before Ray starts
-    check_run_record(config, images)
-    result = fit(adapt_loop_per_worker, config)
+    result = fit(adapt_loop_per_worker, config, restart=restart,
+                 extra={"identities": sorted(images.tokens)})
     adapters = publish_adapters(result.checkpoint, config.out)
     return adapters, write_adapt_report(config, adapters, images, read_history(result.checkpoint))

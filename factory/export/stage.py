@@ -156,10 +156,12 @@ def plan_export(images: pl.DataFrame, generated: pl.DataFrame, scores: pl.DataFr
 
 
 def _as_jpeg(path: str) -> tuple[bytes, int, int]:
-    """The image's JPEG bytes (re-encoded unless already JPEG) and its size."""
+    """The image's JPEG bytes (re-encoded unless already JPEG) and its size; the image is
+    decoded either way, so a truncated file is refused, not copied into the dataset."""
     try:
         data = Path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
+            image.load()
             if image.format == "JPEG":
                 return data, *image.size
             buffer = io.BytesIO()
@@ -176,7 +178,7 @@ def _write_images(rows: pl.DataFrame, folder: Path, parquet: Path | None, progre
     writer = pq.ParquetWriter(parquet, PARQUET_SCHEMA) if parquet else None
     bar = tqdm(total=rows.height, desc="export", unit="img", disable=not progress,
                mininterval=1.0)
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with bar, ThreadPoolExecutor(max_workers=8) as pool:  # a failure's message starts a line
         for batch in rows.iter_slices(BATCH_ROWS):
             encoded = list(pool.map(_as_jpeg, batch["path"].to_list()))
             for (data, _, _), relative in zip(encoded, batch["export_path"], strict=True):
@@ -189,7 +191,6 @@ def _write_images(rows: pl.DataFrame, folder: Path, parquet: Path | None, progre
                 writer.write_table(batch.select(PARQUET_SCHEMA.names).to_arrow().cast(
                     PARQUET_SCHEMA))
             bar.update(batch.height)
-    bar.close()
     if writer is not None:
         writer.close()
 

@@ -10,9 +10,10 @@ from factory.table_io import write_table
 
 
 def ingest(dataset: str, root: str | Path, out: str | Path, *, progress: bool = True,
-           verify: bool = False) -> pa.Table:
-    """Read `dataset` at `root` and write its `images` table to `out` (atomically); `verify`
-    decodes every image, so truncated files fail here instead of during training."""
+           verify: bool = True) -> pa.Table:
+    """Read `dataset` at `root` and write its `images` table to `out` (atomically). Every image
+    is decoded (in parallel), so a truncated file fails here, named, instead of in training;
+    `verify=False` reads only headers."""
     table = read_dataset(dataset, root, progress=progress, verify=verify)
     return write_table(table, out, "images")
 

@@ -28,11 +28,12 @@ def publish_model(checkpoint: ray.train.Checkpoint, folder: Path) -> Path:
     return folder
 
 
-def train(config: TrainConfig) -> tuple[Path, Path]:
-    """Train (or resume) a run; returns its model folder and its report. The model folder,
+def train(config: TrainConfig, *, restart: bool = False) -> tuple[Path, Path]:
+    """Train (or resume; `restart`: start over) a run; returns its model folder and its report.
+    A run started with another config is refused, listing the differences. The model folder,
     `<storage_path>/<name>/model`, holds the last checkpoint's model at a path that does not
     change from run to run (what a job's `scorer` or a fine-tune names)."""
-    result = fit(config)
+    result = fit(config, restart=restart)
     model = publish_model(result.checkpoint, Path(result.path) / MODEL_DIR)
     history = pd.DataFrame(read_history(result.checkpoint))
     summary = training_summary(config, load_training_set(config))
@@ -41,9 +42,10 @@ def train(config: TrainConfig) -> tuple[Path, Path]:
     return model, report
 
 
-def sweep(config: SweepConfig) -> Path:
-    """Run (or resume) a sweep; returns its report (results table + plot)."""
-    results = run_sweep(config)
+def sweep(config: SweepConfig, *, restart: bool = False) -> Path:
+    """Run (or resume; `restart`: start over) a sweep; returns its report (results table +
+    plot)."""
+    results = run_sweep(config, restart=restart)
     folder = Path(config.storage_path).resolve() / config.name
     table = sweep_table(results, config.metric)
     plot_sweep(results, config.metric, folder / "sweep.png")

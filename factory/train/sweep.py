@@ -1,7 +1,9 @@
 """ASHA sweeps on Ray Tune: every trial builds a Ray Train `TorchTrainer` (Train V2 + Tune).
 
 An interrupted sweep resumes with `Tuner.restore`; each unfinished trial's Ray Train run then
-resumes from its own last checkpoint (same storage path and name).
+resumes from its own last checkpoint (same storage path and name). `Tuner.restore` keeps the
+search space and trials it was started with, so a sweep re-run with another config is refused
+(`factory.run_record`) rather than resumed as the old one.
 """
 
 from pathlib import Path
@@ -13,6 +15,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from factory.report.training import plt, save_figure
+from factory.run_record import check_run_record, run_record
 from factory.train.trainer import build_trainer, resolved
 from schemas.configs import SweepConfig, TrainConfig
 
@@ -50,10 +53,13 @@ def _tuner_args(config: SweepConfig) -> dict:
     return {"trainable": trainable, "scheduler": scheduler}
 
 
-def run_sweep(config: SweepConfig) -> tune.ResultGrid:
-    """Run the sweep, or resume it if one of the same name exists under storage_path."""
+def run_sweep(config: SweepConfig, *, restart: bool = False) -> tune.ResultGrid:
+    """Run the sweep, or resume it if one of the same name exists under storage_path (refused
+    if it was started with another config; `restart`: start it over)."""
     path = Path(config.storage_path).resolve() / config.name
     args = _tuner_args(config)
+    check_run_record(path, run_record(config), restart=restart, name=config.name,
+                     started=tune.Tuner.can_restore(str(path)))
     if tune.Tuner.can_restore(str(path)):
         tuner = tune.Tuner.restore(str(path), trainable=args["trainable"], resume_errored=True)
     else:

@@ -1,7 +1,8 @@
 """Build and run the Ray Train `TorchTrainer` of a TrainConfig (`factory.ray_training`).
 
 Resuming: Ray Train V2 restores a run from the last checkpoint reported under the same
-(storage_path, name), so re-running a killed job with the same config picks up where it stopped.
+(storage_path, name), so re-running a killed job with the same config picks up where it stopped;
+with a changed config it is refused (`factory.run_record`).
 """
 
 import ray
@@ -30,6 +31,7 @@ def build_trainer(config: TrainConfig, *, callbacks=None) -> TorchTrainer:
     return build_torch_trainer(train_loop_per_worker, resolved(config), callbacks=callbacks)
 
 
-def fit(config: TrainConfig) -> ray.train.Result:
-    """Train (or resume) the run of `config`; raises if training failed."""
-    return fit_run(train_loop_per_worker, resolved(config))
+def fit(config: TrainConfig, *, restart: bool = False) -> ray.train.Result:
+    """Train (or resume; `restart`: start over) the run of `config`; raises if training failed
+    or if the run was started with another config."""
+    return fit_run(train_loop_per_worker, resolved(config), restart=restart)

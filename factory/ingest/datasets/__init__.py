@@ -1,8 +1,10 @@
-"""Dataset readers: each turns a dataset's own on-disk layout into the `images` table."""
+"""Dataset readers: each turns a dataset's own on-disk layout into the `images` table, whose
+cameras must lie within the dataset's own (`CAMERAS`)."""
 
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from factory.ingest.datasets import (
     ccvid,
@@ -36,14 +38,50 @@ DATASETS = {
     "vc_clothes": vc_clothes.read,
 }
 
+# The camera numbers each dataset's images may carry (its reader's docstring says why); LaST has
+# no cameras, so every image gets a number of its own and only 1.. is checked.
+CAMERAS = {
+    "ccvid": range(1, 25),  # a tracklet's number 1..12, plus 12 in session 3
+    "cuhk03_detected": range(1, 3),  # the two cameras of the person's pair
+    "cuhk03_labeled": range(1, 3),
+    "dukemtmc": range(1, 9),
+    "last": None,
+    "llcm": range(1, 10),
+    "ltcc": range(1, 13),
+    "market1501": range(1, 7),
+    "msmt17": range(1, 16),
+    "prcc": range(1, 4),  # A, B, C
+    "regdb": range(1, 3),  # visible, thermal
+    "sysu_mm01": range(1, 7),
+    "vc_clothes": range(1, 5),
+}
+
+
+def check_cameras(table: pa.Table, *, source: str) -> pa.Table:
+    """`table` (an `images` table, read from `source`) if every row's camera lies within its
+    dataset's cameras; else a DatasetError naming the first image outside them."""
+    for dataset, cameras in CAMERAS.items():
+        if cameras is None:
+            continue
+        outside = pc.and_(pc.equal(table["dataset"], dataset),
+                          pc.invert(pc.is_in(table["camera"], pa.array(cameras, pa.int32()))))
+        if pc.any(outside).as_py():
+            row = pc.index(outside, True).as_py()
+            raise DatasetError(table["path"][row].as_py(), f"camera {table['camera'][row]} is "
+                               f"outside {dataset}'s cameras {cameras.start}..{cameras.stop - 1} "
+                               f"(row {row} of {source})")
+    return table
+
 
 def read_dataset(name: str, root: str | Path, *, progress: bool = False,
-                 verify: bool = False) -> pa.Table:
-    """The `images` table of dataset `name` stored at `root`; `verify` decodes every image."""
+                 verify: bool = True) -> pa.Table:
+    """The `images` table of dataset `name` stored at `root`, every image decoded (`verify`
+    False: headers only) and every camera checked against the dataset's."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}")
     root = require_dir(Path(root).resolve())
-    return images_table(DATASETS[name](root), dataset=name, progress=progress, verify=verify)
+    table = images_table(DATASETS[name](root), dataset=name, progress=progress, verify=verify)
+    return check_cameras(table, source=str(root))
 
 
-__all__ = ["DATASETS", "DatasetError", "read_dataset"]
+__all__ = ["CAMERAS", "DATASETS", "DatasetError", "check_cameras", "read_dataset"]

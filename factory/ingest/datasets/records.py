@@ -1,8 +1,11 @@
 """What every dataset reader shares: image rows of the `images` table and clear layout errors."""
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,8 +14,10 @@ from tqdm import tqdm
 
 from factory.image_files import ImageFileError, load_rgb
 from schemas import validate
+from schemas.validate import SchemaError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+READ_THREADS = min(16, os.cpu_count() or 1)
 
 
 class DatasetError(ValueError):
@@ -95,17 +100,28 @@ def _image_size(path: str, *, verify: bool) -> tuple[int, int]:
 
 
 def images_table(rows: Iterable[dict], *, dataset: str, progress: bool = False,
-                 verify: bool = False) -> pa.Table:
-    """Fill in each row's width and height from its image (header only unless `verify`) and build
-    the `images` table."""
+                 verify: bool = True) -> pa.Table:
+    """Fill in each row's width and height from its image (decoded whole unless `verify` is
+    False, then from its header) and build the `images` table. Images are read on a thread pool
+    (decoding releases the GIL); the first bad image in row order is the one named."""
     rows = list(rows)
     if not rows:
         raise DatasetError(Path(dataset), "no images found")
     what = "decoding images" if verify else "reading image headers"
-    for row in tqdm(rows, desc=f"{dataset}: {what}", unit="img",
-                    disable=not progress, mininterval=1.0):
-        row["width"], row["height"] = _image_size(row["path"], verify=verify)
-    return validate(pa.Table.from_pylist(rows), "images", source=dataset)
+    bar = tqdm(total=len(rows), desc=f"{dataset}: {what}", unit="img", disable=not progress,
+               mininterval=1.0)
+    with bar, ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        sizes = pool.map(partial(_image_size, verify=verify), (row["path"] for row in rows),
+                         chunksize=64)
+        for row, (width, height) in zip(rows, sizes, strict=True):
+            row["width"], row["height"] = width, height
+            bar.update(1)
+    try:
+        return validate(pa.Table.from_pylist(rows), "images", source=dataset)
+    except SchemaError as exc:  # a row breaks the contract: name its image file
+        if exc.row is None:
+            raise
+        raise DatasetError(rows[exc.row]["path"], f"column {exc.column!r}: {exc.problem}") from None
 
 
 # Shared by several readers: flat folders named like Market-1501, list files, per-person folders.
