@@ -8,8 +8,9 @@ The `quantised` matrix keeps only each feature's sign (binary codes): its cosine
 257 values, so nearly every hit ties with other items. Counting must give the very same CMC, mAP
 and mINP as the sort (`bench/sorted_rank.py`) and agree with the loop to 1e-9. Runs alternate
 between the evaluators and the best of `--repeats` counts (the machine may be shared: the JSON
-records its load). torchreid's compiled evaluator is timed when it can be imported; it cannot be
-built offline here, and the PyPI wheel (0.2.5) ships none, so the JSON then says why it is absent.
+records its load; CPU seconds are steadier than wall seconds then). fast-reid 1.4.0's compiled
+evaluator is built in a throwaway folder and timed on the same matrices (`compiled_evaluators`;
+the JSON says why when it cannot be built); torchreid 0.2.5 on PyPI ships none to build.
 The loop may be timed on the first `--loop-queries` queries and extrapolated linearly.
 
     python -m bench.evaluate_rank --out bench/results/evaluate_rank.json
@@ -20,12 +21,14 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from bench import sorted_rank
+from bench.compiled_evaluators import build_fastreid
 from factory.evaluate.rank import evaluate_rank, per_query, standard_junk
 
 TARGET_SPEEDUP = 20.0  # against the loop (ARCHITECTURE.md)
@@ -45,6 +48,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="time the loop on this many queries and extrapolate (0: all)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each; the best counts")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-compiled", action="store_true",
+                        help="skip building fast-reid's compiled evaluator (needs PyPI and cc)")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="where fast-reid's evaluator is built (default: a temporary folder)")
     return parser.parse_args(argv)
 
 
@@ -71,29 +78,18 @@ def differences(a, b) -> dict:
             "mINP": abs(a.mINP - b.mINP)}
 
 
-def torchreid_cython():
-    """torchreid's compiled `evaluate_cy`, or the reason it is not there."""
-    try:
-        from torchreid.metrics.rank_cylib.rank_cy import evaluate_cy
-    except ImportError as error:
-        return None, (f"torchreid's compiled evaluator is not importable ({error}); building it "
-                      "needs torchreid's source and Cython, not reachable offline here, and the "
-                      "PyPI wheel (0.2.5) ships none (it falls back to Python silently)")
-    return evaluate_cy, None
-
-
-def compare(data: dict, args, cython) -> dict:
-    """Alternating timed runs of counting, sort (and Cython), then the loop on a prefix."""
-    runs = {"counting": [], "sort": []} | ({"torchreid_cython": []} if cython else {})
-    evaluators = {"counting": evaluate_rank, "sort": _sorted_evaluate,
-                  "torchreid_cython": lambda **d: cython(d["distmat"], d["q_pids"], d["g_pids"],
-                                                         d["q_camids"], d["g_camids"], 50, False)}
-    results = {}
+def compare(data: dict, args, fastreid) -> dict:
+    """Alternating timed runs of counting, sort (and fast-reid's), then the loop on a prefix."""
+    evaluators = {"counting": evaluate_rank, "sort": _sorted_evaluate}
+    if fastreid is not None:
+        evaluators["fastreid_cython"] = fastreid
+    wall, cpu, results = {name: [] for name in evaluators}, {name: [] for name in evaluators}, {}
     for _ in range(args.repeats):
-        for name in runs:
-            start = time.perf_counter()
-            results[name] = evaluators[name](**data)
-            runs[name].append(time.perf_counter() - start)
+        for name, evaluate in evaluators.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            results[name] = evaluate(**data)
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
     counted, ordered = results["counting"], results["sort"]
     n = min(args.loop_queries or args.queries, args.queries)
     rows = slice(0, n)
@@ -104,17 +100,17 @@ def compare(data: dict, args, cython) -> dict:
     loop_seconds = (time.perf_counter() - start) * args.queries / n
     prefix = evaluate_rank(data["distmat"][rows], data["q_pids"][rows], data["g_pids"],
                            data["q_camids"][rows], data["g_camids"])
-    best = {name: min(times) for name, times in runs.items()}
+    best = {name: min(times) for name, times in wall.items()}
+    best_cpu = {name: min(times) for name, times in cpu.items()}
     identical_to_sort = bool(np.array_equal(counted.cmc, ordered.cmc)
                              and (counted.mAP, counted.mINP) == (ordered.mAP, ordered.mINP))
     diff = differences(prefix, looped)
-    return {
-        "seconds": best, "runs": runs, "loop_seconds": loop_seconds, "loop_queries_timed": n,
-        "loop_extrapolated": n < args.queries,
+    run = {
+        "seconds": best, "cpu_seconds": best_cpu, "runs": wall, "loop_seconds": loop_seconds,
+        "loop_queries_timed": n, "loop_extrapolated": n < args.queries,
         "speedup_vs_sort": best["sort"] / best["counting"],
+        "cpu_speedup_vs_sort": best_cpu["sort"] / best_cpu["counting"],
         "speedup_vs_loop": loop_seconds / best["counting"],
-        **({"speedup_vs_torchreid_cython": best["torchreid_cython"] / best["counting"]}
-           if cython else {}),
         "identical_to_sort": identical_to_sort, "max_abs_difference_vs_loop": diff,
         "identical": identical_to_sort and max(diff.values()) <= TOLERANCE,
         "distinct_distances": int(len(np.unique(data["distmat"][:50]))),
@@ -122,6 +118,15 @@ def compare(data: dict, args, cython) -> dict:
                     "rank10": float(counted.cmc[9]), "mAP": counted.mAP, "mINP": counted.mINP,
                     "valid_queries": counted.num_valid},
     }
+    if fastreid is not None:
+        cmc, mAP, mINP = results["fastreid_cython"]
+        run["speedup_vs_fastreid_cython"] = best["fastreid_cython"] / best["counting"]
+        run["cpu_speedup_vs_fastreid_cython"] = best_cpu["fastreid_cython"] / best_cpu["counting"]
+        # fast-reid orders ties with an unstable argsort: its numbers may differ on ties
+        run["max_abs_difference_vs_fastreid"] = {
+            "cmc": float(np.abs(cmc - counted.cmc).max()), "mAP": abs(mAP - counted.mAP),
+            "mINP": abs(mINP - counted.mINP)}
+    return run
 
 
 def _sorted_evaluate(distmat, q_pids, g_pids, q_camids, g_camids):
@@ -131,9 +136,11 @@ def _sorted_evaluate(distmat, q_pids, g_pids, q_camids, g_camids):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cython, cython_note = torchreid_cython()
-    matrices = {name: compare(market_like(args, quantised=name == "quantised"), args, cython)
-                for name in ("plain", "quantised")}
+    with tempfile.TemporaryDirectory() as scratch:
+        fastreid, fastreid_note = (None, "skipped (--no-compiled)") if args.no_compiled else \
+            build_fastreid(args.build_dir or Path(scratch))
+        matrices = {name: compare(market_like(args, quantised=name == "quantised"), args,
+                                  fastreid) for name in ("plain", "quantised")}
     plain = matrices["plain"]
     result = {
         "benchmark": "evaluate_rank: counting vs the previous sort vs a per-query Python loop",
@@ -145,7 +152,11 @@ def main(argv=None) -> int:
         "meets_target": plain["speedup_vs_loop"] >= TARGET_SPEEDUP,
         "speedup_vs_sort": {name: run["speedup_vs_sort"] for name, run in matrices.items()},
         "identical": all(run["identical"] for run in matrices.values()),
-        "torchreid_cython": "timed" if cython else f"skipped: {cython_note}",
+        "fastreid_cython": "timed (fastreid 1.4.0's rank_cy.pyx, built here)" if fastreid
+        else f"not timed: {fastreid_note}",
+        "torchreid_cython": ("not timed: torchreid 0.2.5 on PyPI ships neither its Cython source "
+                             "nor a binary (it falls back to Python); fast-reid's evaluator is "
+                             "derived from it"),
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "machine": platform.machine(), "cpus": os.cpu_count(),
                         "load_average_1min": os.getloadavg()[0]},
@@ -153,8 +164,10 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, run in matrices.items():
+        fast = (f", fast-reid {run['seconds']['fastreid_cython']:.3f} s "
+                f"({run['speedup_vs_fastreid_cython']:.1f}x)" if fastreid else "")
         print(f"{name}: counting {run['seconds']['counting']:.3f} s, sort "
-              f"{run['seconds']['sort']:.3f} s ({run['speedup_vs_sort']:.2f}x), loop "
+              f"{run['seconds']['sort']:.3f} s ({run['speedup_vs_sort']:.2f}x){fast}, loop "
               f"{run['loop_seconds']:.1f} s ({run['speedup_vs_loop']:.0f}x); identical: "
               f"{run['identical']}")
     print(f"wrote {args.out}")

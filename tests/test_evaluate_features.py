@@ -1,9 +1,16 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from factory.evaluate import evaluate_features, evaluate_rank
 from factory.evaluate.features import feature_distance_rows
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _case(seed: int, num_q: int = 37, num_g: int = 53, dim: int = 6):
@@ -61,3 +68,15 @@ def test_bad_inputs_are_clear_errors():
         evaluate_features(query, gallery, q_pids[:36], g_pids, q_cams[:36], g_cams)
     with pytest.raises(ValueError, match="block_rows must be >= 1, got -1"):
         evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, block_size=-1)
+
+
+def test_features_benchmark_runs_small(tmp_path):
+    out = tmp_path / "evaluate_features.json"
+    subprocess.run([sys.executable, "-m", "bench.evaluate_features", "--out", str(out),
+                    "--scale", "0.01", "--market-dim", "16", "--msmt-dim", "8", "--repeats", "1"],
+                   check=True, cwd=ROOT, capture_output=True)
+    result = json.loads(out.read_text())
+    market, msmt = result["cases"]["market1501"], result["cases"]["msmt17"]
+    assert market["identical_metrics"] and market["blocks"]["queries"] == 33
+    assert msmt["blocks"]["gallery"] == 821 and "not run" in msmt["full_matrix"]
+    assert result["meets_target"]

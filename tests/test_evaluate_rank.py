@@ -250,11 +250,13 @@ def test_benchmark_script_runs_small(tmp_path):
     out = tmp_path / "evaluate_rank.json"
     subprocess.run([sys.executable, "-m", "bench.evaluate_rank", "--out", str(out),
                     "--queries", "30", "--gallery", "120", "--distractors", "10", "--ids", "12",
-                    "--dim", "8", "--repeats", "1", "--loop-queries", "0"], check=True, cwd=ROOT,
-                   capture_output=True)
+                    "--dim", "8", "--repeats", "1", "--loop-queries", "0", "--no-compiled"],
+                   check=True, cwd=ROOT, capture_output=True)
     result = json.loads(out.read_text())
     assert result["identical"] and set(result["matrices"]) == {"plain", "quantised"}
     for run in result["matrices"].values():
         assert run["identical_to_sort"] and run["loop_queries_timed"] == 30
         assert set(run["max_abs_difference_vs_loop"]) == {"cmc", "mAP", "mINP"}
     assert result["matrices"]["quantised"]["distinct_distances"] < 20  # 8-dim sign codes
+    assert result["fastreid_cython"] == "not timed: skipped (--no-compiled)"
+
