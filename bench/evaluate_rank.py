@@ -31,7 +31,7 @@ from bench import sorted_rank
 from bench.compiled_evaluators import build_fastreid
 from factory.evaluate.rank import evaluate_rank, per_query, standard_junk
 
-TARGET_SPEEDUP = 20.0  # against the loop (ARCHITECTURE.md)
+TARGET_SPEEDUP = 20.0  # against the loop
 TOLERANCE = 1e-9
 
 
