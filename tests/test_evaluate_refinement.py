@@ -77,3 +77,22 @@ def test_refined_distance_plugs_into_a_protocol():
     metrics = standard(rows, distance)["standard"]
     direct = rank_metrics(-expected, pids[:3], np.array(pids)[gallery], max_rank=10)
     assert metrics["mAP"] == pytest.approx(direct.mAP)
+
+
+def test_refined_distance_one_query_block_at_a_time():
+    # Protocols ask for blocks of queries: each query's refined row is the same whichever
+    # queries come with it (to the last bit BLAS keeps across matrix shapes), and a second
+    # gallery is not served from the first one's cache.
+    rng = np.random.default_rng(1)
+    features, pids = rng.standard_normal((30, 6)), rng.integers(0, 5, 30)
+    version_rows = rng.integers(0, 12, 20)
+    version_features = rng.standard_normal((20, 6))
+    distance = refined_distance(features, pids, version_features, version_rows)
+    query, gallery = np.arange(12), np.arange(12, 30)
+    whole = distance(query, gallery)
+    blocks = np.concatenate([distance(query[rows], gallery)
+                             for rows in (slice(0, 1), slice(1, 7), slice(7, 12))])
+    np.testing.assert_allclose(blocks, whole, rtol=1e-12)
+    fresh = refined_distance(features, pids, version_features, version_rows)
+    np.testing.assert_array_equal(distance(query[:3], gallery[::2]),
+                                  fresh(query[:3], gallery[::2]))

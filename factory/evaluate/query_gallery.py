@@ -7,8 +7,10 @@ The embedding is either a feature matrix aligned with the rows (one row of featu
 numpy or torch; cosine distance, computed a block of queries at a time on the features' device,
 never as a full matrix: `features.feature_distance_rows`) or a `Distance`:
 `distance(query_rows, gallery_rows)` gives the distance matrix between the table rows at those
-positions (smaller = more similar). The DLCR refinement (`refinement.refined_distance`), which
-needs the whole gallery at once, and any other metric plug in there.
+positions (smaller = more similar), asked for a block of query rows at a time, so each query's
+row must depend on that query alone (not on which other queries are asked with it). The DLCR
+refinement (`refinement.refined_distance`: a query's versions and top-K are its own) and any
+other such metric plug in there.
 """
 
 from collections.abc import Callable
@@ -90,11 +92,16 @@ class QueryGallery:
         if self.features is not None:
             return feature_distance_rows(self.features[torch.as_tensor(query.index)],
                                          self.features[torch.as_tensor(gallery.index)])
-        distmat = np.asarray(self.distance(query.index, gallery.index))
-        if distmat.shape != (len(query), len(gallery)):
-            raise ValueError(f"the distance function returned shape {distmat.shape} for "
-                             f"{len(query)} queries and {len(gallery)} gallery rows")
-        return lambda rows: distmat[rows]
+
+        def distance_rows(rows: slice) -> np.ndarray:
+            block = np.asarray(self.distance(query.index[rows], gallery.index))
+            if block.shape != (len(query.index[rows]), len(gallery)):
+                raise ValueError(f"the distance function returned shape {block.shape} for "
+                                 f"{len(query.index[rows])} queries and {len(gallery)} gallery "
+                                 "rows")
+            return block
+
+        return distance_rows
 
 
 def gallery_subset(distances: DistanceRows, columns: np.ndarray) -> DistanceRows:

@@ -73,20 +73,28 @@ def refined_distance(features, pids, version_features, version_rows, *,
 
     `features` and `pids` are aligned with the `images` rows; `version_features[j]` is the
     feature of a generated version of the image at row `version_rows[j]` (the `generated` table's
-    parent). The distance is the negated refined score.
+    parent). The distance is the negated refined score. A query's refined row depends only on it
+    and its versions, so protocols ask for a block of queries at a time; features are normalised
+    once, and the gallery's once per gallery asked for.
     """
-    features, pids = np.asarray(features), np.asarray(pids)
-    version_features = np.asarray(version_features)
+    unit, pids = _unit(features), np.asarray(pids)
+    version_unit = _unit(np.asarray(version_features).reshape(-1, unit.shape[1]))
     version_rows = np.asarray(version_rows, dtype=np.intp)
+    gallery_cache = {}
 
     def distance(query_index: np.ndarray, gallery_index: np.ndarray) -> np.ndarray:
-        position = np.full(len(features), -1, dtype=np.intp)
+        key = np.asarray(gallery_index).tobytes()
+        if key not in gallery_cache:  # one gallery per setting: keep the latest only
+            gallery_cache.clear()
+            gallery_cache[key] = unit[gallery_index].T.copy()
+        gallery = gallery_cache[key]
+        position = np.full(len(unit), -1, dtype=np.intp)
         position[query_index] = np.arange(len(query_index))
         version_query = position[version_rows]
         mine = version_query >= 0
-        return -refine_similarity(features[query_index], features[gallery_index],
-                                  pids[gallery_index], version_features[mine],
-                                  version_query[mine], top_k=top_k)
+        return -refine_scores(1.0 + unit[query_index] @ gallery,
+                              1.0 + version_unit[mine] @ gallery, version_query[mine],
+                              pids[gallery_index], top_k=top_k)
 
     return distance
 
