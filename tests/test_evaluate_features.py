@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,24 @@ def test_cosine_matches_numpy_and_accepts_tensors():
     assert blocks(slice(0, 2)).dtype == np.float32
 
 
+def test_memory_grows_with_the_block_not_the_matrix():
+    rng = np.random.default_rng(3)
+    num_q, num_g = 600, 4000
+    q_pids, g_pids = rng.integers(0, 50, num_q), rng.integers(0, 50, num_g)
+    q_cams, g_cams = rng.integers(0, 3, num_q), rng.integers(0, 3, num_g)
+    query = rng.standard_normal((num_q, 32), dtype=np.float32)
+    gallery = rng.standard_normal((num_g, 32), dtype=np.float32)
+    peaks = {}
+    for block_size in (8, 64):
+        tracemalloc.start()  # numpy's allocations: the blocks, masks and counting arrays
+        evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, block_size=block_size)
+        peaks[block_size] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    full_matrix, block_64 = num_q * num_g * 4, 64 * num_g * 4
+    assert peaks[8] < full_matrix / 3
+    assert peaks[64] - peaks[8] < 4 * block_64  # a few blocks' worth, whatever the queries
+
+
 def test_bad_inputs_are_clear_errors():
     (query, gallery), (q_pids, g_pids), (q_cams, g_cams) = _case(2)
     with pytest.raises(ValueError, match="unknown metric 'manhattan'; valid metrics: cosine"):
@@ -70,6 +89,18 @@ def test_bad_inputs_are_clear_errors():
         evaluate_features(query, gallery, q_pids, g_pids, q_cams, g_cams, block_size=-1)
 
 
+def test_features_benchmark_case_in_process(capsys):
+    from bench.evaluate_features import main
+
+    for path in ("blocks", "full"):
+        assert main(["--case", "msmt17", "--path", path, "--dim", "8", "--scale", "0.01",
+                     "--repeats", "1"]) == 0
+        case = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert (case["queries"], case["gallery"], case["dim"]) == (116, 821, 8)
+        assert case["seconds"] > 0 and case["peak_gib"] > 0
+
+
+@pytest.mark.slow  # one process per case: about 10-40 s of imports on 2 cores
 def test_features_benchmark_runs_small(tmp_path):
     out = tmp_path / "evaluate_features.json"
     subprocess.run([sys.executable, "-m", "bench.evaluate_features", "--out", str(out),
