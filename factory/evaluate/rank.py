@@ -257,26 +257,30 @@ def _ranks_in_row(values, cols, hit_values, hit_cols, num_cols: int) -> np.ndarr
     before the hits from the first one farther than it on, or, when it ties with some hits, from
     the first of those with a larger gallery index on (a hit ties with itself: not before it)."""
     starts = _hits_below(hit_values, values, np.less_equal)  # = the first hit farther than it
-    as_close = _hits_below(hit_values, values, np.less)
-    tied = np.flatnonzero(as_close < starts)  # never empty: each hit ties with itself
-    if len(tied) > len(hit_values) or len(np.unique(hit_values)) < len(hit_values):
+    # tied with the last hit not farther (`clip`: an item before every hit ties with none)
+    tied = np.take(hit_values, starts.astype(np.intp) - 1, mode="clip") == values
+    if np.count_nonzero(tied) > len(hit_values) or (hit_values[1:] == hit_values[:-1]).any():
         # keys in (first hit of the tie, gallery index) order, the hits' ascending
+        tied = np.flatnonzero(tied)
         starts = starts.astype(np.intp)
         hit_keys = np.searchsorted(hit_values, hit_values, side="left") * (num_cols + 1) + hit_cols
-        starts[tied] = np.searchsorted(hit_keys, as_close[tied].astype(np.intp) * (num_cols + 1)
-                                       + cols[tied],
+        first_tied = _hits_below(hit_values, values[tied], np.less).astype(np.intp)
+        starts[tied] = np.searchsorted(hit_keys, first_tied * (num_cols + 1) + cols[tied],
                                        side="right")
     return 1 + np.cumsum(np.bincount(starts, minlength=len(hit_values) + 1))[:-1]
 
 
 def _hits_below(hit_values, values, compare) -> np.ndarray:
-    """For each value, the number of hits with `compare(hit, value)`: one SIMD pass per hit (a
-    row has a few dozen at most), summed in bytes while they hold the count."""
+    """For each value, the number of hits with `compare(hit, value)`: one SIMD comparison per
+    hit (a row has a few dozen at most), summed in bytes while they hold the count."""
     dtype = np.uint8 if len(hit_values) < 256 else np.intp
     step = max(1, BLOCK_ENTRIES // max(len(values), 1))
-    return sum(np.add.reduce(compare(hit_values[start:start + step, None], values).view(np.uint8),
-                             axis=0, dtype=dtype)
-               for start in range(0, len(hit_values), step))
+    counts = np.add.reduce(compare(hit_values[:step, None], values).view(np.uint8), axis=0,
+                           dtype=dtype)
+    for start in range(step, len(hit_values), step):
+        counts += np.add.reduce(compare(hit_values[start:start + step, None], values)
+                                .view(np.uint8), axis=0, dtype=dtype)
+    return counts
 
 
 def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
