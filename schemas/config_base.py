@@ -14,10 +14,17 @@ import copy
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, get_args
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -62,10 +69,22 @@ class RayTrainRun(StrictModel):
     checkpoint."""
     keep_checkpoints: int = Field(2, ge=1)
     """Checkpoints kept per run."""
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Compute dtype of the training steps (autocast; trained weights stay fp32, fp16 adds a
+    loss scaler; `factory.precision`). auto: bf16 on GPUs (fp16 on pre-Ampere ones), fp32 on
+    CPU. fp16 needs a GPU."""
 
     # Fields a resumed run may change; any other change is refused (`factory.run_record`).
     resumable: ClassVar[tuple[str, ...]] = ("workers", "gpus_per_worker", "cpus_per_worker",
-                                            "storage_path", "name", "keep_checkpoints")
+                                            "storage_path", "name", "keep_checkpoints",
+                                            "precision")
+
+    @model_validator(mode="after")
+    def _fp16_needs_gpu(self):
+        if self.precision == "fp16" and not self.gpus_per_worker:
+            raise ValueError("precision fp16 needs a GPU (gpus_per_worker > 0); on CPU use "
+                             "bf16 or fp32")
+        return self
 
 
 Config = TypeVar("Config", bound=StrictModel)

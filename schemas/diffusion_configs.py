@@ -60,6 +60,10 @@ class AdaptConfig(RayTrainRun):
     """Training image width in pixels (DiVE: 256), a multiple of 8."""
     checkpoint_every: int = Field(200, ge=1)
     """Steps between checkpoints (and progress reports)."""
+    gradient_checkpointing: bool = False
+    """Recompute the UNet's activations in the backward pass instead of keeping them: less
+    memory for about a third more step time, the same loss. Off by default (CPU runs and the
+    toy models do not need it); turn it on when SD-1.5 at 512x256 does not fit a GPU."""
     name: str = "adapt"
     """Run name (see `RayTrainRun.name`)."""
     seed: int = 0
@@ -70,7 +74,8 @@ class AdaptConfig(RayTrainRun):
     """Denoising steps of the report's samples."""
 
     resumable: ClassVar[tuple[str, ...]] = (*RayTrainRun.resumable, "steps", "checkpoint_every",
-                                            "out", "report_identities", "report_steps")
+                                            "out", "report_identities", "report_steps",
+                                            "gradient_checkpointing")
 
     @model_validator(mode="after")
     def _check(self):

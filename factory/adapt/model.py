@@ -13,6 +13,7 @@ from torch import nn
 
 from factory.diffusion.adapters import LORA_TARGETS, read_lora_state, read_token_rows
 from factory.diffusion.loader import load_pipeline
+from factory.precision import MixedPrecision
 from schemas.diffusion_configs import AdaptConfig
 
 
@@ -118,6 +119,8 @@ def build_parts(config: AdaptConfig, tokens: dict[int, str]) -> AdaptParts:
     unet.add_adapter(LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"],
                                 target_modules=lora["target_modules"],
                                 init_lora_weights="gaussian"))
+    if config.gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
     return AdaptParts(model=AdaptModel(text_encoder, unet).train(), tokenizer=tokenizer,
                       vae=pipeline.vae.eval(),
                       noise_scheduler=DDPMScheduler.from_config(pipeline.scheduler.config),
@@ -146,3 +149,14 @@ def denoising_loss(parts: AdaptParts, model: nn.Module, pixels: torch.Tensor,
                                 return_tensors="pt").input_ids.to(device)
     prediction = model(input_ids, noisy, timesteps)
     return nn.functional.mse_loss(prediction.float(), target.float())
+
+
+def train_step(parts: AdaptParts, model: nn.Module, batch: tuple[torch.Tensor, list[str]], *,
+               optimizer: torch.optim.Optimizer, mixed: MixedPrecision,
+               generator: torch.Generator) -> float:
+    """One optimiser step on (pixels, prompts) in `mixed`'s precision; returns the loss."""
+    pixels, prompts = batch
+    with mixed.autocast():
+        loss = denoising_loss(parts, model, pixels, prompts, generator)
+    mixed.step(loss, optimizer)
+    return float(loss.detach())

@@ -19,7 +19,7 @@ import ray.train.torch
 import torch
 
 from factory.adapt.data import AdaptImages, load_pixels, select_images, step_batch
-from factory.adapt.model import AdaptParts, build_parts, denoising_loss
+from factory.adapt.model import AdaptParts, build_parts, train_step
 from factory.atomic import atomic_folder
 from factory.config_paths import resolve_model, resolve_paths
 from factory.diffusion.adapters import (
@@ -28,6 +28,7 @@ from factory.diffusion.adapters import (
     write_adapter_set,
 )
 from factory.diffusion.loader import model_fingerprint
+from factory.precision import MixedPrecision
 from factory.ray_training import fit, read_history, report, restore
 from schemas.diffusion_configs import AdaptConfig
 
@@ -73,8 +74,9 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
     base_fingerprint = model_fingerprint(config.model) if rank == 0 else ""
     optimizer_state, history = restore(
         lambda folder: parts.load_adapters(load_adapter_set(folder / ADAPTERS_DIR)))
-    model = ray.train.torch.prepare_model(parts.model)
-    parts.vae.to(device)
+    mixed = MixedPrecision(config.precision, device)  # frozen weights in its dtype
+    model = ray.train.torch.prepare_model(mixed.cast_frozen(parts.model))
+    mixed.cast_frozen(parts.vae).to(device)
     optimizer = _optimizer(parts, config)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
@@ -84,11 +86,8 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
         pixels = load_pixels([images.paths[row] for row in rows], config.height, config.width)
         seed = int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0])
         generator = torch.Generator(device).manual_seed(seed)
-        loss = denoising_loss(parts, model, pixels.to(device), prompts, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history.append(float(loss.detach()))
+        history.append(train_step(parts, model, (pixels.to(device), prompts),
+                                  optimizer=optimizer, mixed=mixed, generator=generator))
         if progress is not None:
             progress.update(1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:

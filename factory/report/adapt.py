@@ -13,6 +13,7 @@ import ray
 from factory.adapt.data import AdaptImages
 from factory.atomic import write_bytes, write_text
 from factory.diffusion.adapters import PROMPT, AdapterSet
+from factory.precision import precision_name
 from schemas.diffusion_configs import AdaptConfig
 
 LOSS_PNG = "loss.png"
@@ -96,11 +97,12 @@ def write_adapt_report(config: AdaptConfig, adapters: AdapterSet, images: AdaptI
     plot_loss(history, out / LOSS_PNG, title=config.name)
     grid = sample_grid(config, adapters, images)
     names = sorted(adapters.codes)
+    precision = precision_name(config.precision, gpu=config.gpus_per_worker > 0)
     lines = [f"# Adapt run `{config.name}`", "",
              f"{len(adapters.tokens)} identity tokens and a rank-{adapters.lora['rank']} UNet "
              f"attention LoRA on `{config.model}` (fingerprint {adapters.base_fingerprint}), "
              f"{len(history)} steps of batch {config.batch_size} at {config.height}x"
-             f"{config.width} from {len(images)} images. Adapters fingerprint "
+             f"{config.width} from {len(images)} images in {precision}. Adapters fingerprint "
              f"`{adapters.fingerprint}`.", "",
              "| code name | text code |", "|---|---|",
              *(f"| {name} | {adapters.codes[name]} |" for name in names), "",

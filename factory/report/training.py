@@ -71,7 +71,7 @@ def write_train_report(history, folder: Path, *, name: str, checkpoint: str | No
     folder = Path(folder)
     plot_curves(history, folder / "curves.png", title=name)
     shown = [c for c in ("epoch", "lr", "steps", "id_loss", "metric_loss", "clothes_loss",
-                         "adversarial_loss", "rank1", "mAP") if c in history]
+                         "adversarial_loss", "rank1", "mAP", "precision") if c in history]
     lines = [f"# Training run `{name}`", ""]
     lines += [f"- {key}: {value}" for key, value in (summary or {}).items()]
     lines += ["", "![curves](curves.png)", "",

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
+from factory.precision import MixedPrecision
 from factory.ray_training import report, restore
 from factory.reid.checkpoint import CHECKPOINT_WEIGHTS, save_checkpoint
 from factory.reid.models import ReIDModel, model_class
@@ -46,17 +47,26 @@ def build_loader(config: TrainConfig, data: TrainingSet, rank: int, world: int) 
                       persistent_workers=config.loader_workers > 0)
 
 
-def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device):
-    """One pass over `loader`; returns the mean of each loss part, the step count and the rate."""
+def train_step(model, batch: dict, objective: Objective, optimizer, *, epoch: int,
+               mixed: MixedPrecision) -> dict[str, float]:
+    """One optimiser step on `batch` in `mixed`'s precision; returns its loss parts."""
+    with mixed.autocast():
+        loss, parts = objective(model, batch, epoch)
+    mixed.step(loss, optimizer)
+    return parts
+
+
+def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainConfig, device, *,
+                mixed: MixedPrecision | None = None):
+    """One pass over `loader`; returns the mean of each loss part, the step count, the rate and
+    the precision it ran in (`mixed`: the run's, whose fp16 loss scale carries over epochs)."""
     model.train()
+    mixed = mixed or MixedPrecision(config.precision, device)
     totals, steps, images = {}, 0, 0
     start = time.perf_counter()
     for batch in loader:
         batch = {name: value.to(device) for name, value in batch.items()}
-        loss, parts = objective(model, batch, epoch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        parts = train_step(model, batch, objective, optimizer, epoch=epoch, mixed=mixed)
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value
         steps += 1
@@ -66,7 +76,8 @@ def train_epoch(model, loader, objective, optimizer, epoch: int, config: TrainCo
     seconds = time.perf_counter() - start
     means = {name: total / max(steps, 1) for name, total in totals.items()}
     return means | {"steps": steps, "train_seconds": seconds,
-                    "images_per_second": images / seconds if seconds else 0.0}
+                    "images_per_second": images / seconds if seconds else 0.0,
+                    "precision": mixed.name}
 
 
 def build_reid_model(config: TrainConfig, data: TrainingSet) -> ReIDModel:
@@ -96,12 +107,14 @@ def train_loop_per_worker(config_dict: dict) -> None:
     loader = build_loader(config, data, rank, world)
     objective = Objective(config, data)
     settings = config.model_dump(mode="json")
+    mixed = MixedPrecision(config.precision, device)
     for epoch in range(len(history), config.epochs):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, epoch)
         loader.batch_sampler.set_epoch(epoch)
         metrics = {"epoch": epoch + 1, "lr": learning_rate(config, epoch),
-                   **train_epoch(trained, loader, objective, optimizer, epoch, config, device)}
+                   **train_epoch(trained, loader, objective, optimizer, epoch, config, device,
+                                 mixed=mixed)}
         last = epoch + 1 == config.epochs
         if config.protocol and rank == 0 and ((epoch + 1) % config.eval_every == 0 or last):
             metrics |= evaluate_model(model, config.images, config.protocol,
