@@ -247,11 +247,11 @@ def _hits_by_rank(dist: np.ndarray, dropped: np.ndarray | None, rows: np.ndarray
         hits = slice(ends[row] - num_hits[row], ends[row])
         items = slice(row_starts[row], row_starts[row + 1])
         ranks[hits] = _ranks_in_row(near_values[items], near_flat[items] - row * dist.shape[1],
-                                    values[hits], cols[hits], dist.shape[1])
+                                    values[hits], cols[hits])
     return rows, cols, ranks
 
 
-def _ranks_in_row(values, cols, hit_values, hit_cols, num_cols: int) -> np.ndarray:
+def _ranks_in_row(values, cols, hit_values, hit_cols) -> np.ndarray:
     """1 + the items (`values` at gallery `cols`) before each hit, the hits in (value, column)
     order: closer, or as close with a smaller gallery index. Counted by binning: an item comes
     before the hits from the first one farther than it on, or, when it ties with some hits, from
@@ -260,13 +260,14 @@ def _ranks_in_row(values, cols, hit_values, hit_cols, num_cols: int) -> np.ndarr
     # tied with the last hit not farther (`clip`: an item before every hit ties with none)
     tied = np.take(hit_values, starts.astype(np.intp) - 1, mode="clip") == values
     if np.count_nonzero(tied) > len(hit_values) or (hit_values[1:] == hit_values[:-1]).any():
-        # keys in (first hit of the tie, gallery index) order, the hits' ascending
         tied = np.flatnonzero(tied)
+        first = _hits_below(hit_values, values[tied], np.less).astype(np.intp)
+        ties, tied_cols = starts[tied] - first, cols[tied]  # hits tied with each item
         starts = starts.astype(np.intp)
-        hit_keys = np.searchsorted(hit_values, hit_values, side="left") * (num_cols + 1) + hit_cols
-        first_tied = _hits_below(hit_values, values[tied], np.less).astype(np.intp)
-        starts[tied] = np.searchsorted(hit_keys, first_tied * (num_cols + 1) + cols[tied],
-                                       side="right")
+        starts[tied] = first
+        for offset in range(int(ties.max())):  # the tied hits in gallery order, a few at most
+            hit_col = np.take(hit_cols, first + offset, mode="clip")
+            starts[tied] += (offset < ties) & (hit_col <= tied_cols)
     return 1 + np.cumsum(np.bincount(starts, minlength=len(hit_values) + 1))[:-1]
 
 
