@@ -105,7 +105,8 @@ def _add_restart(command) -> None:
 
 
 # Each config-file command's --smoke presets: the prefix of their paths -> the preset's name.
-SMOKE_PRESETS = {"train": {"": "train"}, "tune": {"": "sweep", "train.": "train"},
+SMOKE_PRESETS = {"train": {"": "train"}, "pretrain": {"": "train"},
+                 "tune": {"": "sweep", "train.": "train"},
                  "adapt": {"": "adapt"}, "plan": {"": "generation"},
                  "generate": {"": "generation"}, "filter": {"": "generation"}}
 
@@ -135,6 +136,13 @@ def _train(args) -> int:
     return 0
 
 
+def _pretrain(args) -> int:
+    args.set = ["real_images=false", "mixing=extra_classes", *args.set]  # generated alone
+    _train(args)
+    print("fine-tune from it: set a training config's `pretrained` to the model folder above")
+    return 0
+
+
 def _tune(args) -> int:
     from schemas.configs import SweepConfig
 
@@ -148,6 +156,9 @@ def _tune(args) -> int:
 def _add_training(commands) -> None:
     for name, run, what, example in (
             ("train", _train, "train a ReID model on Ray Train (resumable)", "synthetic=null"),
+            ("pretrain", _pretrain, "pre-train a ReID backbone on generated identities alone "
+             "(Diffusion-ReID): `train` with real_images false, synthetic ids as classes",
+             "synthetic=out/generation/x/generated"),
             ("tune", _tune, "ASHA sweep on Ray Tune (resumable)", "train.synthetic=null")):
         command = commands.add_parser(name, help=what, description=what)
         command.add_argument("config", help="YAML config (schemas/json has its JSON Schema)")

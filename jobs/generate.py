@@ -10,8 +10,8 @@
 is named). `--stand-ins` runs a config on its own data (tables, scorer, adapters) with every
 model swapped for the tiny random stand-ins of `factory models tiny`, at smoke sizes on CPU: the
 real path of a job, checked on a laptop. `--pull` first pulls and pins the config's models (on a
-fresh cluster's shared cache; quick when they are there). Re-running a killed job resumes it: committed images are
-never made again.
+fresh cluster's shared cache; quick when they are there). Re-running a killed job resumes it:
+committed images are never made again.
 """
 
 import argparse

@@ -98,7 +98,12 @@ class TrainConfig(RayTrainRun):
     scores: Path | None = None
     """`scores` table of the synthetic images; without one every synthetic image is used."""
     filter_threshold: float | None = Field(None, ge=0.0, le=1.0)
-    """Keep synthetic images with confidence >= this; null: use the `kept` column."""
+    """Keep synthetic images with confidence >= this (an image whose identity is not one of the
+    scorer's classes, e.g. DiVE's added people, keeps the filter's `kept`); null: use `kept`."""
+    source_images: Path | None = None
+    """DiVE's added identities: the RGB-only `images` table an adapter set's `source_images`
+    named; the real RGB training images of each added identity with kept synthetic images join
+    its class (real RGB + synthetic IR, as DiVE trains them). Needs `mixing: extra_classes`."""
     mixing: Literal["progressive", "extra_classes"] = "progressive"
     """How synthetic images join: DLCR's progressive 1:1 schedule (they carry their source's
     identity), or DiVE's synthetic identities as extra classes."""
@@ -167,6 +172,14 @@ class TrainConfig(RayTrainRun):
         if not self.real_images and (self.synthetic is None or self.mixing != "extra_classes"):
             raise ValueError("real_images false trains on synthetic images alone: set "
                              "`synthetic` (a generated table) and `mixing: extra_classes`")
+        return self
+
+    @model_validator(mode="after")
+    def _source_identities_are_classes(self):
+        if self.source_images is not None and (self.synthetic is None
+                                               or self.mixing != "extra_classes"):
+            raise ValueError("source_images (DiVE's added identities) joins the synthetic "
+                             "images' classes: set `synthetic` and `mixing: extra_classes`")
         return self
 
     @model_validator(mode="after")

@@ -30,6 +30,14 @@ class AdaptConfig(RayTrainRun):
     """Splits whose training-role images are used."""
     identities: list[int] | None = None
     """Pids to learn a token for; null: every pid in the chosen splits."""
+    source_images: Path | None = None
+    """DiVE's identity expansion: an RGB-only dataset's `images` table whose people join the
+    adaptation as one extra RGB camera (code "rgb0", or "rgb" by modality) with tokens of their
+    own (pids moved up by 1,000,000; `factory.source_identities`); null: none."""
+    source_min_images: int = Field(12, ge=1)
+    """Least RGB training images a source identity needs (DiVE: 12)."""
+    source_identities: int | None = Field(None, ge=1)
+    """How many qualifying source identities to add, the first by pid; null: all of them."""
     code_by: Literal["modality", "camera"] = "modality"
     """What the text code in a prompt names: the modality ("rgb", "ir") or the camera ("ir3")."""
     codes: dict[str, str] = {}

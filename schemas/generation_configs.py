@@ -60,6 +60,10 @@ class DivePlanConfig(StrictModel):
     identity-consistent pairs."""
     images_per_target: int = Field(18, ge=1)
     """Images per identity and target (DiVE: 18 per IR camera)."""
+    identities: Literal["dataset", "source", "all"] = "dataset"
+    """Whose images to make: the dataset's own identities (synthetic images of existing
+    classes), the adapter set's added `source` identities (DiVE's expansion: new classes,
+    e.g. Market-1501 people in the VI dataset's IR cameras), or `all` of them."""
 
     @model_validator(mode="after")
     def _code_names(self):
@@ -88,6 +92,16 @@ class DiffusionReidPlanConfig(StrictModel):
     """Background words, one drawn per task."""
     illuminations: list[str] = ["daylight", "dim light", "overcast", "at night"]
     """Illumination words, one drawn per task."""
+    injection: Literal["none", "prompt_swap", "noise"] = "none"
+    """Diversity Injection inside the denoising loop, at step `injection_at`: `prompt_swap`
+    denoises with the attribute words (viewpoint, pose, background, illumination: the coarse
+    layout) until then and with the identity prompt alone (token + caption: the appearance)
+    after; `noise` adds fresh seeded noise of std `injection_noise` to the latents there;
+    `none`: words and noise factor only. Recorded in each task's params."""
+    injection_at: float = Field(0.4, gt=0.0, lt=1.0)
+    """Where the injection happens, as a share of the denoising steps run."""
+    injection_noise: float = Field(0.1, gt=0.0)
+    """`noise`: std of the injected noise, in latent units."""
 
     @model_validator(mode="after")
     def _valid_ranges(self):
@@ -96,6 +110,9 @@ class DiffusionReidPlanConfig(StrictModel):
         low, high = self.noise_scale
         if not 0.0 < low <= high:
             raise ValueError(f"noise_scale must be 0 < low <= high, got {self.noise_scale}")
+        words = self.viewpoints + self.poses + self.backgrounds + self.illuminations
+        if commas := [word for word in words if "," in word]:  # prompts split on commas
+            raise ValueError(f"attribute words may not hold a comma: {commas}")
         return self
 
 

@@ -25,6 +25,7 @@ import pytest
 from generation_inputs import generate_main
 
 from factory.cli import main as factory
+from factory.source_identities import SOURCE_PID_OFFSET
 from factory.table_io import read_table
 from schemas.configs import ToyWorldConfig
 
@@ -43,6 +44,7 @@ class Case:
     scorer: str  # the shipped training config of the generation config's scorer
     method_runs: list[list[str]]  # `factory train` argument lists after the generation job
     adapt: str | None = None
+    source: str | None = None  # DiVE's expansion: the RGB-only dataset whose people are added
     fast_describe: list[str] = field(default_factory=list)
     headline: str = ""  # a protocol setting the method's report must give
 
@@ -59,12 +61,18 @@ CASES = {
                            [["train_caj_sysu_mm01_dive.yaml", KEEP_ALL]],
                            adapt="adapt_sysu_mm01", fast_describe=FAST_CAPTIONS,
                            headline="all_search"),
+    "dive_llcm_market1501": Case("llcm", "train_caj_llcm",
+                                 # every image: the stand-ins' are noise, and the
+                                 # scorer has no class for an added person
+                                 [["train_caj_llcm_dive_market1501.yaml", "scores=null"]],
+                                 adapt="adapt_llcm_market1501", source="market1501",
+                                 headline="visible_to_infrared"),
     "diffusion_reid_market1501": Case(
         "market1501", "train_bot_market1501",
         [["pretrain_bot_diffusion_reid_market1501.yaml", KEEP_ALL, "p=2"],
          ["train_bot_market1501_pretrained.yaml",
           "pretrained=runs/bot-diffusion-reid-market1501/model"]],  # --smoke sets it null
-        fast_describe=FAST_CAPTIONS, headline="standard"),
+        adapt="adapt_market1501", fast_describe=FAST_CAPTIONS, headline="standard"),
 }
 
 
@@ -83,7 +91,8 @@ def _sets(values: list[str]) -> list[str]:
 
 
 def _train(config: str, sets: list[str]) -> str:
-    assert factory(["train", str(CONFIGS / config), "--smoke", *_sets(sets)]) == 0
+    command = "pretrain" if config.startswith("pretrain_") else "train"  # generated ids alone
+    assert factory([command, str(CONFIGS / config), "--smoke", *_sets(sets)]) == 0
     name = re.search(r"^name: (\S+)", (CONFIGS / config).read_text(), re.M).group(1)
     return (Path("runs") / name / "report.md").read_text()
 
@@ -93,11 +102,15 @@ def _run_case(name: str, case: Case, stand_ins: dict, tmp_path: Path, *, fast: b
     root = _real_layout_tree(case.dataset, tmp_path / "data" / case.dataset)
     seconds = {}
     started = time.monotonic()
-    assert factory(["ingest", case.dataset, str(root),
-                    "--out", f"tables/{case.dataset}.images.parquet"]) == 0
+    for dataset in filter(None, (case.dataset, case.source)):
+        tree = root if dataset == case.dataset else \
+            _real_layout_tree(dataset, tmp_path / "data" / dataset)
+        assert factory(["ingest", dataset, str(tree),
+                        "--out", f"tables/{dataset}.images.parquet"]) == 0
     if case.adapt:  # DiVE's identity tokens and modality LoRA, on the stand-in SD-1.5
+        few = ["--set", "source_min_images=2"] if case.source else []  # a toy person has few
         assert factory(["adapt", str(CONFIGS / f"{case.adapt}.yaml"), "--smoke",
-                        "--set", f"model={stand_ins['text2img']}"]) == 0
+                        "--set", f"model={stand_ins['text2img']}", *few]) == 0
     scorer_report = _train(f"{case.scorer}.yaml", [])
     assert "## Evaluation after epoch" in scorer_report
     seconds["ingest, adapt, scorer"] = time.monotonic() - started
@@ -120,12 +133,18 @@ def _check_generation(name: str, case: Case, stand_ins: dict) -> None:
     scores = pl.from_arrow(read_table(job / "scores", "scores"))
     assert generated.height > 0 and set(scores["image_id"]) == set(generated["image_id"])
     images = pl.read_parquet(f"tables/{case.dataset}.images.parquet")
+    if case.source:  # the added people only, pids moved up
+        added = pl.read_parquet(f"tables/{case.source}.images.parquet")["pid"] + SOURCE_PID_OFFSET
+        assert set(generated["pid"]) <= set(added) and set(generated["modality"]) == {"ir"}
+    else:
+        assert set(generated["pid"]) <= set(images["pid"])
+    if case.source:  # nothing described: every planned person has a token
+        return
     prompts = pl.from_arrow(read_table(f"tables/{case.dataset}.prompts.parquet", "prompts"))
     written = prompts.filter(pl.col("error").is_null())
     assert written.height > 0 and (prompts["error"].drop_nulls().str.len_chars() > 0).all()
     if name.startswith("diffusion_reid"):  # an identity generates only from its caption
         assert set(generated["pid"]) <= set(written["key"].cast(pl.Int64))
-    assert set(generated["pid"]) <= set(images["pid"])
     answers = pl.from_arrow(read_table(f"tables/{case.dataset}.descriptions.parquet",
                                        "descriptions"))
     assert set(answers["model"]) == {str(stand_ins["vlm"])}  # a VLM looked at the images

@@ -1,5 +1,6 @@
-"""FACTORY_STORAGE_ROOT: a shipped config's relative paths taken under a cluster's shared folder,
-so `ray job submit` (whose working folder is a throwaway copy of the repository) runs it unedited."""
+"""FACTORY_STORAGE_ROOT: a shipped config's relative paths taken under a cluster's shared
+folder, so `ray job submit` (whose working folder is a throwaway copy of the repository) runs it
+unedited."""
 
 from pathlib import Path
 

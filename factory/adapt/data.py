@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from factory.diffusion.adapters import PROMPT, code_name, identity_token
+from factory.source_identities import check_below_sources, source_rows
 from factory.table_io import read_table
 from schemas.diffusion_configs import AdaptConfig
 
@@ -24,6 +25,7 @@ class AdaptImages:
     code_names: list[str]  # per row: the name of its code ("ir" or "ir3")
     codes: dict[str, str]  # code name -> text code
     tokens: dict[int, str]  # pid -> identity token
+    source: str | None = None  # the source identities' images table (DiVE's expansion)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -47,6 +49,11 @@ def select_images(config: AdaptConfig) -> AdaptImages:
             raise ValueError(f"field 'identities': pids {missing[:10]} have no training images "
                              f"in {config.images} (splits {config.splits})")
         rows = rows.filter(pl.col("pid").is_in(config.identities))
+    if config.source_images is not None:  # DiVE: new people, as one extra RGB camera
+        check_below_sources(rows["pid"], str(config.images))
+        source = source_rows(config.source_images, min_images=config.source_min_images,
+                             identities=config.source_identities)
+        rows = pl.concat([rows, source.select(rows.columns)])
     rows = rows.sort("image_id")
     names = _code_names(rows, config.code_by)
     unused = sorted(set(config.codes) - set(names))
@@ -56,7 +63,8 @@ def select_images(config: AdaptConfig) -> AdaptImages:
     pids = rows["pid"].to_numpy()
     return AdaptImages(paths=rows["path"].to_list(), pids=pids, code_names=names,
                        codes={name: config.codes.get(name, name) for name in sorted(set(names))},
-                       tokens={int(pid): identity_token(int(pid)) for pid in np.unique(pids)})
+                       tokens={int(pid): identity_token(int(pid)) for pid in np.unique(pids)},
+                       source=config.source_images and str(config.source_images))
 
 
 def step_batch(images: AdaptImages, config: AdaptConfig, step: int, *, rank: int = 0,

@@ -51,7 +51,7 @@ def _report(parts: AdaptParts, optimizer, history: list[float], *, images: Adapt
            save_model=lambda folder: write_adapter_set(
                folder / ADAPTERS_DIR, token_rows=parts.token_rows(),
                lora_state=parts.lora_state(), lora=parts.lora, codes=images.codes,
-               base_fingerprint=base_fingerprint))
+               base_fingerprint=base_fingerprint, source=images.source))
 
 
 def _progress(rank: int, total: int, done: int):
@@ -101,7 +101,8 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
 def resolved(config: AdaptConfig) -> AdaptConfig:
     """Absolute paths (Ray workers run elsewhere); a missing images table or local model folder
     fails here, naming the field."""
-    config = resolve_paths(config, inputs=("images",), outputs=("out", "storage_path"))
+    config = resolve_paths(config, inputs=("images", "source_images"),
+                           outputs=("out", "storage_path"))
     return config.model_copy(update={"model": resolve_model(config.model)})
 
 

@@ -6,7 +6,8 @@ The adapt stage writes one adapter folder, atomically (a temporary sibling renam
                                  (each key/value pair is a diffusers textual-inversion state dict)
     lora.safetensors             the UNet attention LoRA in diffusers' format (`load_lora_weights`)
     adapters.json                base_fingerprint, tokens {pid: "<id_pid>"}, codes {name: text},
-                                 lora {rank, alpha, target_modules}, fingerprint
+                                 lora {rank, alpha, target_modules}, fingerprint; and `source`
+                                 (the images table of DiVE's added identities) when it has them
 
 Code names are a modality ("rgb", "ir") or a camera of one ("ir3": camera 3, infrared); their
 values are the plain-text codes the prompts use. `load_pipeline(..., adapters=folder)` in
@@ -49,6 +50,7 @@ class AdapterSet:
     base_fingerprint: str
     fingerprint: str
     lora: dict
+    source: str | None = None  # images table of the added identities (pids >= 1,000,000)
 
     def prompt(self, pid: int, code: str) -> str:
         """ "a {code} photo of a <id_pid> person"; `code` is a code name ("ir", "ir3"), turned
@@ -70,8 +72,8 @@ def _manifest_digest(manifest: dict, folder: Path) -> str:
     import torch
     from safetensors.torch import load_file
 
-    digest = hashlib.sha256(json.dumps({key: manifest[key] for key in MANIFEST_KEYS[:-1]},
-                                       sort_keys=True).encode())
+    described = {key: manifest[key] for key in (*MANIFEST_KEYS[:-1], "source") if key in manifest}
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     for name in (TOKENS_FILE, LORA_FILE):
         for key, tensor in sorted(load_file(folder / name).items()):
             digest.update(f"{key}\0{tensor.dtype}\0{list(tensor.shape)}\0".encode())
@@ -99,15 +101,18 @@ def load_adapter_set(path: str | os.PathLike) -> AdapterSet:
     return AdapterSet(path=folder, tokens={int(pid): token for pid, token in
                                            manifest["tokens"].items()},
                       codes=dict(manifest["codes"]), base_fingerprint=manifest["base_fingerprint"],
-                      fingerprint=manifest["fingerprint"], lora=dict(manifest["lora"]))
+                      fingerprint=manifest["fingerprint"], lora=dict(manifest["lora"]),
+                      source=manifest.get("source"))
 
 
 def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state: dict,
-                      lora: dict, codes: dict[str, str], base_fingerprint: str) -> AdapterSet:
+                      lora: dict, codes: dict[str, str], base_fingerprint: str,
+                      source: str | None = None) -> AdapterSet:
     """Write an adapter folder atomically and return it loaded.
 
     `token_rows`: pid -> [hidden] embedding; `lora_state`: the UNet's PEFT LoRA state dict
-    (`peft.utils.get_peft_model_state_dict`); `lora`: {"rank", "alpha", "target_modules"}.
+    (`peft.utils.get_peft_model_state_dict`); `lora`: {"rank", "alpha", "target_modules"};
+    `source`: the images table the added identities (DiVE's expansion) came from.
     """
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -125,6 +130,8 @@ def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state
         manifest = {"base_fingerprint": base_fingerprint,
                     "tokens": {str(pid): identity_token(pid) for pid in sorted(token_rows)},
                     "codes": dict(sorted(codes.items())), "lora": lora}
+        if source is not None:
+            manifest["source"] = source
         manifest["fingerprint"] = _manifest_digest(manifest, staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return load_adapter_set(folder)

@@ -4,11 +4,13 @@ identity for ReID pre-training.
 Per task: the Language-Prompt-Enhanced prompt (identity token + caption + the viewpoint, pose,
 background and illumination words the plan drew) through img2img from a real image of the
 identity at the task's strength, or text-to-image from seeded noise scaled by the task's factor
-(Diversity Injection). The filter stage then drops images the ReID model does not recognise.
+(Diversity Injection), and, where the plan asks, injection inside the denoising loop
+(`injection.py`). The filter stage then drops images the ReID model does not recognise.
 """
 
 from PIL import Image
 
+from factory.generate.injection import injection_inputs
 from factory.generate.task_batch import TaskBatch, generators, job_pipeline, load_source
 from schemas.generation_configs import GenerationJobConfig
 
@@ -41,12 +43,15 @@ class DiffusionReidGenerator:
 
     def _generate(self, tasks: TaskBatch, group: list[int], sources: dict):
         params = tasks.rows[group[0]]["params"]
-        if self.img2img:
+        rows = [tasks.rows[index] for index in group]
+        if self.img2img:  # diffusers runs int(steps * strength) of the steps
             size = (params["width"], params["height"])
             images = [sources[index].resize(size, Image.Resampling.BICUBIC) for index in group]
+            injected = injection_inputs(rows, int(params["steps"] * params["strength"]))
             return tasks.run(self.pipeline, group, sized=False, image=images,
-                             strength=params["strength"])
-        return tasks.run(self.pipeline, group, latents=self._scaled_noise(tasks, group))
+                             strength=params["strength"], **injected)
+        return tasks.run(self.pipeline, group, latents=self._scaled_noise(tasks, group),
+                         **injection_inputs(rows, params["steps"]))
 
     def _scaled_noise(self, tasks: TaskBatch, group: list[int]):
         """Each task's seeded initial latents times its noise factor (Diversity Injection)."""

@@ -62,4 +62,16 @@ def plan_diffusion_reid(inputs: PlanInputs, config: GenerationJobConfig) -> pl.D
             frame = with_constant(frame, name, value)
         knobs = ["noise_scale"]
     frame = frame.with_columns(seeds(frame, ["pid", "variant"], config.plan.seed))
-    return with_params(frame, config, knobs, mode=settings.mode)
+    return with_params(frame, config, knobs, mode=settings.mode, **injection_params(settings))
+
+
+def injection_params(settings) -> dict:
+    """The params of Diversity Injection inside denoising (`DiffusionReidPlanConfig.injection`;
+    none: no key, so plans without it keep their task ids); `words`: how many comma-separated
+    attribute words end the prompt."""
+    if settings.injection == "none":
+        return {}
+    injection = {"kind": settings.injection, "at": settings.injection_at}
+    if settings.injection == "noise":
+        return {"injection": injection | {"noise": settings.injection_noise}}
+    return {"injection": injection | {"words": 4}}

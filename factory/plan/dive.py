@@ -1,6 +1,8 @@
 """DiVE's planner: each identity x target code x K images; image k of every code shares its seed,
-so an identity's RGB-IR pair differs only in modality. The prompt is "a {code} photo of a <id_k>
-person" with identity tokens, else the identity's caption carries who it is.
+so an identity's RGB-IR pair differs only in modality. The identities are the dataset's own, the
+adapter set's added ones (DiVE's expansion: people of an RGB-only dataset), or both. The prompt
+is "a {code} photo of a <id_k> person" with identity tokens, else the identity's caption carries
+who it is.
 """
 
 import numpy as np
@@ -8,6 +10,7 @@ import polars as pl
 
 from factory.plan.hashing import with_lanes
 from factory.plan.rows import PlanInputs, seeds, training_identities, with_constant, with_params
+from factory.source_identities import is_source_pid
 from schemas.generation_configs import GenerationJobConfig
 
 # Text codes of the modalities when no adapter set names its own.
@@ -25,9 +28,24 @@ def _code_text(inputs: PlanInputs, code: str) -> str:
     return TEXT_CODES[modality] + (f" camera {camera}" if camera else "")
 
 
+def _identities(inputs: PlanInputs, config: GenerationJobConfig) -> pl.DataFrame:
+    """pid and caption of the identities to make images of (`plan.dive.identities`)."""
+    chosen = config.plan.dive.identities
+    own = training_identities(inputs)
+    if chosen == "dataset":
+        return own
+    if inputs.adapters is None or inputs.adapters.source is None:
+        raise ValueError(f"plan.dive.identities {chosen!r} needs an adapter set with added "
+                         f"identities (adapt with `source_images`); {config.adapters} has none")
+    added = sorted(pid for pid in inputs.adapters.tokens if is_source_pid(pid))
+    source = pl.DataFrame({"pid": added, "caption": [None] * len(added)},
+                          schema={"pid": pl.Int64, "caption": pl.String})
+    return source if chosen == "source" else pl.concat([own, source])
+
+
 def plan_dive(inputs: PlanInputs, config: GenerationJobConfig) -> pl.DataFrame:
     settings = config.plan.dive
-    identities = training_identities(inputs)
+    identities = _identities(inputs, config)
     targets = pl.DataFrame({"code": settings.targets}).with_columns(
         pl.col("code").str.extract(r"^(rgb|ir)").alias("target_modality"),
         pl.col("code").map_elements(lambda code: _code_text(inputs, code),

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from factory.reid.sampler import MODALITY_CODES
+from factory.source_identities import check_below_sources, source_rows
 from factory.table_io import read_table
 from schemas.configs import TrainConfig
 
@@ -54,7 +55,10 @@ def _kept_synthetic(config: TrainConfig) -> pl.DataFrame | None:
         scores = pl.from_arrow(read_table(config.scores, "scores")).select(
             "image_id", "confidence", "kept")
         generated = generated.join(scores, on="image_id", how="inner")
-        keep = (pl.col("confidence") >= config.filter_threshold
+        # A threshold on confidence applies where there is one: an identity the scorer has no
+        # class for (DiVE's added people) keeps the filter's verdict on its other checks.
+        keep = (pl.when(pl.col("confidence").is_null()).then(pl.col("kept"))
+                .otherwise(pl.col("confidence") >= config.filter_threshold)
                 if config.filter_threshold is not None else pl.col("kept"))
         generated = generated.filter(keep)
     return generated.sort("image_id")
@@ -98,6 +102,12 @@ def load_training_set(config: TrainConfig) -> TrainingSet:
         synthetic_pids = synthetic["pid"].to_numpy()
     else:
         synthetic, synthetic_pids = real.clear(), np.empty(0, dtype=np.int64)
+    if config.source_images is not None:  # DiVE's added identities: their real RGB images
+        check_below_sources(real["pid"], str(config.images))
+        added = source_rows(config.source_images, min_images=1).filter(
+            pl.col("pid").is_in(np.unique(synthetic_pids).tolist()))
+        real = pl.concat([real, added.with_columns(pl.col("pid").cast(pl.String).alias("outfit"))
+                         .select(real.columns)])
     class_pids = sorted(set(real["pid"].to_list()) | set(synthetic_pids.tolist()))
     classes = {pid: label for label, pid in enumerate(class_pids)}
     outfits = sorted(set(real["outfit"].to_list()))

@@ -15,7 +15,7 @@ from factory.ray_training import fit as fit_run
 from factory.train.loop import train_loop_per_worker
 from schemas.configs import TrainConfig
 
-INPUT_FIELDS = ("images", "synthetic", "scores", "refine_with", "pretrained")
+INPUT_FIELDS = ("images", "synthetic", "scores", "source_images", "refine_with", "pretrained")
 
 
 def resolved(config: TrainConfig) -> TrainConfig:
