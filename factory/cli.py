@@ -302,6 +302,13 @@ def _add_describe(commands) -> None:
     describe.set_defaults(run=_describe)
 
 
+RESTART_HELP = {
+    "plan": "delete the job's images, manifests and scores first (a plan that drops committed "
+            "tasks is refused otherwise)",
+    "filter": "delete the job's scores first (scoring on with another scorer or thresholds is "
+              "refused otherwise)"}
+
+
 def _generation_stage(args) -> int:
     import json
 
@@ -310,7 +317,8 @@ def _generation_stage(args) -> int:
     config = load_command_config(GenerationJobConfig, args)
     from factory.job import run_job
 
-    summary = run_job(config, stages=(args.command,))[args.command]
+    restart = getattr(args, "restart", False)
+    summary = run_job(config, stages=(args.command,), restart=restart)[args.command]
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
@@ -324,31 +332,9 @@ def _add_generation(commands) -> None:
                                             "(schemas/json/generation_job.schema.json)")
         _add_overrides(command, "plan.max_identities=2",
                        "tiny recipe, few identities and images, one CPU actor")
+        if name != "generate":
+            command.add_argument("--restart", action="store_true", help=RESTART_HELP[name])
         command.set_defaults(run=_generation_stage)
-
-
-def _audit(args) -> int:
-    from factory.generate.audit import audit_run
-
-    if not Path(args.out).is_dir():
-        raise FileNotFoundError(f"{args.out}: no such generation output folder")
-    audit = audit_run(Path(args.out), decode=not args.no_decode)
-    print(f"{args.out}: {audit.planned} planned, {audit.committed} committed ({audit.generated} "
-          f"written, {audit.failed} failed rows), {audit.image_files} image files, "
-          f"{audit.decoded} decoded")
-    for problem in audit.problems:
-        print(f"problem: {problem}")
-    print("ok" if audit.ok else f"{len(audit.problems)} problem(s)")
-    return 0 if audit.ok else 1
-
-
-def _add_audit(commands) -> None:
-    what = "check a generation output folder: one row per task, whole images, no leftovers"
-    audit = commands.add_parser("audit", help=what, description=what)
-    audit.add_argument("out", help="the job's output folder (holds tasks.parquet)")
-    audit.add_argument("--no-decode", action="store_true",
-                       help="check that images exist without decoding them")
-    audit.set_defaults(run=_audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -369,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(commands)
     _add_describe(commands)
     _add_generation(commands)
-    _add_audit(commands)
+    from factory.generate.command import add_audit_command
+
+    add_audit_command(commands)
     _add_adapt(commands)
     from factory.export.command import add_export_command
 

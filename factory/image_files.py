@@ -19,3 +19,12 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise ImageFileError(f"{path}: missing image file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"{path}: unreadable image ({exc})") from None
+
+
+def decode_error(path: str | os.PathLike) -> str | None:
+    """Why `path` does not decode (the message names it), or None when it does."""
+    try:
+        load_rgb(path)
+    except ImageFileError as exc:
+        return str(exc)
+    return None

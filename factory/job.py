@@ -12,8 +12,11 @@ from schemas.generation_configs import GenerationJobConfig
 STAGES = ("describe", "plan", "generate", "filter")
 
 
-def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> dict:
-    """Run `stages` of the job in order; returns each stage's summary."""
+def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES, *,
+            restart: bool = False) -> dict:
+    """Run `stages` of the job in order; returns each stage's summary. A plan that drops
+    committed tasks, or a filter with another scorer or thresholds than the scores so far, is
+    refused; `restart` lets plan delete the job's outputs and filter its scores first."""
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
         raise ValueError(f"unknown stages {unknown}; valid: {list(STAGES)}")
@@ -30,7 +33,7 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> di
     if "plan" in stages:
         from factory.plan.stage import run_plan
 
-        summary["plan"] = run_plan(config)
+        summary["plan"] = run_plan(config, restart=restart)
     if "generate" in stages:
         from factory.generate.stage import run_generate
 
@@ -38,7 +41,7 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES) -> di
     if "filter" in stages:
         from factory.filter.stage import run_filter
 
-        summary["filter"] = run_filter(config)
+        summary["filter"] = run_filter(config, restart=restart)
     return summary
 
 

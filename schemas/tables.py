@@ -99,7 +99,7 @@ GENERATED = _schema("generated", 2, [
     _field("error", pa.string(), nullable=True),  # why no image was written; null on success
 ])
 
-SCORES = _schema("scores", 2, [
+SCORES = _schema("scores", 3, [
     _field("image_id", pa.string()),
     _field("method", pa.string(), allowed=METHOD_NAMES),
     _field("pid", pa.int64()),  # the identity the image is meant to show
@@ -110,6 +110,8 @@ SCORES = _schema("scores", 2, [
     # cosine similarity to the mean feature of the pid's real images; null when it has none
     _field("similarity", pa.float32(), nullable=True),
     _field("kept", pa.bool_()),
+    # why the image could not be scored (it does not decode; never kept); null when scored (v3)
+    _field("error", pa.string(), nullable=True),
 ])
 
 # Per-image contracts a dataset may provide beside its `images` table (the toy world writes both

@@ -6,7 +6,7 @@ Errors name the table, the column and the first bad row, so a person can find th
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.tables import allowed_values, minimum_value, row_key, schema_for
+from schemas.tables import VERSION_KEY, allowed_values, minimum_value, row_key, schema_for
 
 
 class SchemaError(ValueError):
@@ -46,6 +46,7 @@ def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
     are errors. `source` (a file path) is named in the error.
     """
     schema = schema_for(name)
+    table = _upgraded(table, schema)
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise SchemaError(name, missing[0], None, f"missing column(s) {missing}", source)
@@ -82,6 +83,18 @@ def validate(table: pa.Table, name: str, *, source=None) -> pa.Table:
     checked = pa.Table.from_arrays(columns, schema=schema)
     _check_key(checked, name, source)
     return checked
+
+
+def _upgraded(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A table written under an older version of its schema (its metadata says which) with the
+    nullable columns added since filled with nulls; any other table as it is."""
+    written = (table.schema.metadata or {}).get(VERSION_KEY, b"")
+    if not written.isdigit() or int(written) >= int(schema.metadata[VERSION_KEY]):
+        return table
+    for field in schema:
+        if field.nullable and field.name not in table.column_names:
+            table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+    return table
 
 
 def _check_minimum(column: pa.ChunkedArray, field: pa.Field, name: str, source) -> None:

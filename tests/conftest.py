@@ -53,3 +53,32 @@ def stand_ins(tmp_path_factory):
     from factory.laptop.stand_ins import build_stand_ins
 
     return build_stand_ins(tmp_path_factory.mktemp("models") / "stand-ins", seed=0)
+
+
+@pytest.fixture(scope="session")
+def toy_scorer(toy_images, tmp_path_factory):
+    """A BoT checkpoint 'trained' on toy Market-1501's train split (smoke size, 64x32) without a
+    training run: its classifier rows are the mean features of each class's real images, so it
+    is a nearest-class-mean classifier whose verdicts are known."""
+    import numpy as np
+    import torch
+
+    from factory.laptop.presets import smoke_preset
+    from factory.reid.checkpoint import save_checkpoint
+    from factory.reid.features import extract_features
+    from factory.reid.models import build_model
+    from factory.train.data import load_training_set
+    from schemas.configs import TrainConfig
+
+    train = TrainConfig(images=toy_images("market1501"), **smoke_preset("train"))
+    data = load_training_set(train)
+    torch.manual_seed(0)
+    model = build_model("bot", data.num_classes, arch="resnet10").eval()
+    features = extract_features(model, data.paths, ["rgb"] * len(data.paths),
+                                size=(train.height, train.width), device="cpu").features
+    means = np.stack([features[data.labels == label].mean(0) for label in range(data.num_classes)])
+    with torch.no_grad():  # BN features are the unit features times a constant: scale the rows
+        model.head.classifier.weight.copy_(torch.tensor(means * 50.0 / np.linalg.norm(
+            means, axis=1, keepdims=True), dtype=torch.float32))
+    return save_checkpoint(model, tmp_path_factory.mktemp("scorer"),
+                           config=train.model_dump(mode="json"), class_pids=data.class_pids)

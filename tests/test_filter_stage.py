@@ -2,8 +2,8 @@
 
 The scorer is a real BoT checkpoint whose classifier rows are the mean features of its classes'
 real images (a nearest-class-mean classifier, so no training run is needed to know what it
-should say). "Generated" images are copies of real images labelled with the right pid, a wrong
-pid, or a pid outside the classifier.
+should say: conftest's `toy_scorer`). "Generated" images are copies of real images labelled
+with the right pid, a wrong pid, or a pid outside the classifier.
 """
 
 import json
@@ -12,7 +12,6 @@ import shutil
 import numpy as np
 import polars as pl
 import pytest
-import torch
 
 from factory.filter.stage import (
     SUMMARY_FILE,
@@ -22,33 +21,12 @@ from factory.filter.stage import (
     similarity_threshold,
 )
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR, read_parts, write_part
-from factory.laptop.presets import smoke_preset
-from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint, save_checkpoint
+from factory.reid.checkpoint import checkpoint_class_pids, load_checkpoint
 from factory.reid.features import extract_features
-from factory.reid.models import build_model
 from factory.table_io import read_table
-from factory.train.data import load_training_set
-from schemas.configs import TrainConfig
 from schemas.generation_configs import FilterConfig, GenerationJobConfig
 
 SIZE = (64, 32)
-
-
-@pytest.fixture(scope="module")
-def scorer(toy_images, tmp_path_factory):
-    """A BoT checkpoint 'trained' on toy Market-1501's train split: class-mean classifier."""
-    train = TrainConfig(images=toy_images("market1501"), **smoke_preset("train"))  # SIZE
-    data = load_training_set(train)
-    torch.manual_seed(0)
-    model = build_model("bot", data.num_classes, arch="resnet10").eval()
-    features = extract_features(model, data.paths, ["rgb"] * len(data.paths), size=SIZE,
-                                device="cpu").features
-    means = np.stack([features[data.labels == label].mean(0) for label in range(data.num_classes)])
-    with torch.no_grad():  # BN features are the unit features times a constant: scale the rows
-        model.head.classifier.weight.copy_(torch.tensor(means * 50.0 / np.linalg.norm(
-            means, axis=1, keepdims=True), dtype=torch.float32))
-    return save_checkpoint(model, tmp_path_factory.mktemp("scorer"),
-                           config=train.model_dump(mode="json"), class_pids=data.class_pids)
 
 
 def fake_generated(images_path, out, toy_sd):
@@ -84,11 +62,11 @@ def test_keep_flags_need_every_applicable_check():
     assert only_similarity.tolist() == [True, False, True, True, False, False]
 
 
-def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, scorer, tmp_path):
+def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, toy_scorer, tmp_path):
     config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
-    config = config.model_copy(update={"scorer": scorer, "filter": config.filter.model_copy(
+    config = config.model_copy(update={"scorer": toy_scorer, "filter": config.filter.model_copy(
         update={"min_confidence": 0.3, "min_similarity": 0.9, "similarity_quantile": None})})
-    assert checkpoint_class_pids(scorer) == list(range(1, 9))
+    assert checkpoint_class_pids(toy_scorer) == list(range(1, 9))
     summary = run_filter(config)
     scores = pl.from_arrow(read_parts(tmp_path / SCORES_DIR, "scores", "image_id"))
     right, wrong, unseen = (scores.filter(pl.col("image_id").str.contains(kind))
@@ -100,19 +78,19 @@ def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, scorer
     assert (wrong["rank"] > 1).all() and not wrong["kept"].any()
     assert unseen["confidence"].is_null().all() and unseen["rank"].is_null().all()
     assert unseen["similarity"].is_not_null().all() and unseen["kept"].all()
-    assert summary["methods"] == {"dive": {"scored": 10, "kept": 6, "keep_rate": 0.6}}
+    assert summary["methods"] == {"dive": {"scored": 10, "kept": 6, "failed": 0, "keep_rate": 0.6}}
     assert json.loads((tmp_path / SUMMARY_FILE).read_text())["methods"] == summary["methods"]
     assert summary["similarity_threshold"] == 0.9
     assert run_filter(config)["scored_now"] == 0
     assert read_table(tmp_path / SCORES_DIR, "scores").num_rows == 10
 
 
-def test_held_out_similarities_leave_each_image_out_of_its_centroid(toy_images, scorer):
+def test_held_out_similarities_leave_each_image_out_of_its_centroid(toy_images, toy_scorer):
     images = pl.from_arrow(read_table(toy_images("market1501"), "images"))
     real = images.filter(pl.col("pid").is_in([1, 2, 3])).sort("image_id")
     references = real.select("path", "pid", "modality").to_dict(as_series=False)
-    found = identity_references(scorer, references)
-    model = load_checkpoint(scorer)
+    found = identity_references(toy_scorer, references)
+    model = load_checkpoint(toy_scorer)
     features = extract_features(model, references["path"], references["modality"], size=SIZE,
                                 device="cpu").features
     pids = np.asarray(references["pid"])
@@ -140,9 +118,9 @@ def test_similarity_threshold_takes_the_stricter_check():
 
 
 def test_calibrated_filter_keeps_what_looks_like_the_real_images(ray_cluster, toy_images, toy_sd,
-                                                                  scorer, tmp_path):
+                                                                  toy_scorer, tmp_path):
     config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
-    config = config.model_copy(update={"scorer": scorer, "filter": config.filter.model_copy(
+    config = config.model_copy(update={"scorer": toy_scorer, "filter": config.filter.model_copy(
         update={"min_confidence": None, "min_similarity": None, "similarity_quantile": 0.1})})
     summary = run_filter(config)
     threshold = summary["similarity_threshold"]

@@ -1,5 +1,7 @@
 """The generate part: a planned DiVE job whose generate stage runs in driver processes joined to
-a local Ray, killed (the driver, or a generator actor and then the driver) and re-run."""
+a local Ray, killed (the driver, or a generator actor and then the driver) and re-run; then,
+finished, damaged (corrupt and deleted images, strays, a temp file), repaired with `factory
+audit --repair` and re-run, ending on a clean audit."""
 
 import json
 import os
@@ -159,6 +161,35 @@ def final_generate(config, address: str) -> dict:
     return {"exit": 0, "summary": summary, "audit": audit.as_dict(), "ok": ok}
 
 
+def plant_damage(out: Path) -> int:
+    """What a disk or a person does to a finished job: two committed images cut short, one
+    deleted, strays (a `.DS_Store` at every level, a file in a part folder) and a temp file.
+    Returns the number of images broken."""
+    images = sorted((out / "images").rglob("*.jpg"))
+    for image in images[:2]:
+        image.write_bytes(image.read_bytes()[:100])
+    images[2].unlink()
+    for folder in (out / "images", images[3].parent.parent, images[3].parent, out / "generated"):
+        (folder / ".DS_Store").write_bytes(b"\0")
+    (out / "failed" / "notes.txt").parent.mkdir(exist_ok=True)
+    (out / "failed" / "notes.txt").write_text("a person's note")
+    (out / ".tasks.parquet.0000.tmp").write_bytes(b"half")
+    return 3
+
+
+def repair_and_regenerate(config, address: str) -> dict:
+    """Plant damage, `factory audit --repair` it, run generate again: it must make exactly the
+    broken images again and end with a clean audit."""
+    from factory.generate.audit import repair_run
+
+    broken = plant_damage(Path(config.out))
+    repaired = repair_run(config.out)
+    final = final_generate(config, address)
+    remade = final.get("summary", {}).get("pending")
+    final["ok"] = final["ok"] and repaired["uncommitted"] == remade == broken
+    return final | {"repair": repaired, "broken": broken}
+
+
 def torture_generate(work: Path, *, rounds: int, seed: int, identities: int = 8,
                      images_per_target: int = 6, steps: int = 64) -> dict:
     """Kill and re-run the generate stage `rounds` times, then run it to the end and audit."""
@@ -178,6 +209,8 @@ def torture_generate(work: Path, *, rounds: int, seed: int, identities: int = 8,
                   f" s, committed {record['progress_before']} -> {record['progress_after']}",
                   flush=True)
         final = final_generate(config, address)
+        final["after_damage"] = repair_and_regenerate(config, address)
+        final["ok"] = final["ok"] and final["after_damage"]["ok"]
     finally:
         if started:
             ray.shutdown()

@@ -9,12 +9,14 @@ The scorer is a ReID checkpoint trained on the real training split (`factory tra
   (`similarity_quantile`: an image must look at least as much like its identity as that
   quantile of the identity's own real images do, each held out from its centroid), since raw
   cosines differ from scorer to scorer.
-An image is kept when every configured check that applies passes, and at least one applies.
+An image is kept when every configured check that applies passes, and at least one applies; an
+image that does not decode is a failed row (its `error` says why, never kept), not a failed job.
 Scores are written per block to `<out>/scores/` and re-running skips scored images; the keep
 rate of each method and the similarity threshold used go to `<out>/filter_summary.json`.
 """
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ import pyarrow as pa
 
 from factory.atomic import write_text
 from factory.generate.manifest import (
+    FILTER_SUMMARY,
     SCORES_DIR,
     PartSink,
     deduplicate_parts,
@@ -32,10 +35,13 @@ from factory.generate.manifest import (
 )
 from factory.generate.stage import WRITE_CPUS, absolute
 from factory.generate.task_batch import pick_device
+from factory.image_files import ImageFileError, decode_error
+from factory.run_record import differences
 from factory.table_io import read_table
+from schemas.config_base import ConfigError
 from schemas.generation_configs import GenerationJobConfig
 
-SUMMARY_FILE = "filter_summary.json"
+SUMMARY_FILE = FILTER_SUMMARY
 
 
 def keep_flags(confidence: np.ndarray, similarity: np.ndarray, *, min_confidence,
@@ -116,10 +122,11 @@ class ReidScorer:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pydict()
-        # 1. features and identity logits of the generated images
-        features, logits = self.model(rows["path"], rows["modality"])
+        # 1. features and identity logits of the generated images that decode
+        features, logits, errors = self._embed(rows["path"], rows["modality"])
         # 2. softmax confidence and rank of the intended pid, where it is one of the classes
-        classes = np.array([self.classes.get(pid, -1) for pid in rows["pid"]])
+        classes = np.array([self.classes.get(pid, -1) if error is None else -1
+                            for pid, error in zip(rows["pid"], errors, strict=True)])
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         own = np.take_along_axis(logits, np.maximum(classes, 0)[:, None], axis=1)
@@ -128,9 +135,10 @@ class ReidScorer:
                                                    np.maximum(classes, 0)], np.nan)
         rank = np.where(known, (logits > own).sum(axis=1) + 1, 0)
         # 3. cosine similarity to the centroid of the identity's real images
-        similarity = np.array([float(feature @ self.centroids[pid]) if pid in self.centroids
-                               else np.nan for feature, pid in zip(features, rows["pid"],
-                                                                    strict=True)])
+        similarity = np.array([float(feature @ self.centroids[pid])
+                               if pid in self.centroids and error is None else np.nan
+                               for feature, pid, error in zip(features, rows["pid"], errors,
+                                                              strict=True)])
         # 4. the keep decision
         kept = keep_flags(confidence, similarity, min_confidence=self.thresholds[0],
                           min_similarity=self.thresholds[1])
@@ -140,8 +148,25 @@ class ReidScorer:
             "confidence": pa.array(confidence, pa.float32(), mask=~known),
             "rank": pa.array(rank, pa.int32(), mask=~known),
             "similarity": pa.array(similarity, pa.float32(), mask=np.isnan(similarity)),
-            "kept": kept,
+            "kept": kept, "error": pa.array(errors, pa.string()),
         })
+
+    def _embed(self, paths: list[str], modalities: list[str]):
+        """Features and logits of every image (zeros where one does not decode) and, per
+        image, why it does not (None where it does): one corrupt image is a failed row, not a
+        failed job."""
+        errors = [None] * len(paths)
+        try:
+            return (*self.model(paths, modalities), errors)
+        except ImageFileError:
+            errors = [decode_error(path) for path in paths]
+        good = [row for row, error in enumerate(errors) if error is None]
+        features = logits = np.zeros((len(paths), 1), np.float32)
+        if good:
+            some = self.model([paths[row] for row in good], [modalities[row] for row in good])
+            features, logits = (np.zeros((len(paths), part.shape[1]), part.dtype) for part in some)
+            features[good], logits[good] = some
+        return features, logits, errors
 
 
 def _references(config: GenerationJobConfig, pids: pl.Series) -> dict:
@@ -154,15 +179,30 @@ def _references(config: GenerationJobConfig, pids: pl.Series) -> dict:
 def keep_rates(out: Path) -> dict:
     """Per method: images scored, kept, and the keep rate."""
     scores = pl.from_arrow(read_parts(out / SCORES_DIR, "scores", "image_id",
-                                      columns=["method", "kept"]))
-    rates = scores.group_by("method").agg(pl.len().alias("scored"), pl.col("kept").sum())
+                                      columns=["method", "kept", "error"]))
+    rates = scores.group_by("method").agg(pl.len().alias("scored"), pl.col("kept").sum(),
+                                          pl.col("error").is_not_null().sum().alias("failed"))
     return {row["method"]: {"scored": row["scored"], "kept": row["kept"],
+                            "failed": row["failed"],
                             "keep_rate": round(row["kept"] / row["scored"], 4)}
             for row in rates.sort("method").iter_rows(named=True)}
 
 
-def run_filter(config: GenerationJobConfig) -> dict:
-    """Score every committed, not yet scored image of the job; returns the keep rates."""
+def check_verdict(summary_file: Path, before: dict | None, now: dict) -> None:
+    """Images already scored keep their `kept` flags: refuse to add to them under another
+    scorer or other thresholds, which would mix two verdicts in one table."""
+    changed = differences(before or {}, now)
+    if changed:
+        raise ConfigError(f"{summary_file}: the images scored so far were judged "
+                          f"{'with other settings' if before else 'without recorded settings'}"
+                          f" ({'; '.join(changed)}); score them all again with --restart, or use "
+                          f"the old settings")
+
+
+def run_filter(config: GenerationJobConfig, *, restart: bool = False) -> dict:
+    """Score every committed, not yet scored image of the job; returns the keep rates. Scores
+    made with another scorer or thresholds are refused (`check_verdict`); `restart` deletes
+    them first."""
     import ray
 
     from factory.diffusion.loader import model_fingerprint
@@ -173,6 +213,9 @@ def run_filter(config: GenerationJobConfig) -> dict:
         raise ValueError("the filter needs `scorer`: a ReID checkpoint folder from `factory train`")
     class_pids = checkpoint_class_pids(config.scorer)  # a bad scorer fails before Ray starts
     out, settings = Path(config.out), config.filter
+    if restart:
+        shutil.rmtree(out / SCORES_DIR, ignore_errors=True)
+        (out / SUMMARY_FILE).unlink(missing_ok=True)
     generated = pl.from_arrow(read_manifest(out)).select("image_id", "path", "method", "pid",
                                                          "modality")
     scored = pl.from_arrow(read_parts(out / SCORES_DIR, "scores", "image_id",
@@ -181,6 +224,10 @@ def run_filter(config: GenerationJobConfig) -> dict:
     start = time.perf_counter()
     summary_file = out / SUMMARY_FILE
     previous = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    verdict = {"scorer": model_fingerprint(config.scorer)} | settings.model_dump(
+        include={"min_confidence", "min_similarity", "similarity_quantile"})
+    if scored.height:
+        check_verdict(summary_file, previous.get("verdict"), verdict)
     threshold = previous.get("similarity_threshold")
     if pending.height:
         resources = {"num_gpus": settings.gpus_per_actor, "num_cpus": settings.cpus_per_actor}
@@ -194,7 +241,7 @@ def run_filter(config: GenerationJobConfig) -> dict:
                                                                       settings.batch_size)]
         scorer_kwargs = {
             "checkpoint": config.scorer, "centroids": references["centroids"],
-            "class_pids": class_pids, "scorer": model_fingerprint(config.scorer),
+            "class_pids": class_pids, "scorer": verdict["scorer"],
             "min_confidence": settings.min_confidence, "min_similarity": threshold}
         ray.data.from_arrow(blocks).map_batches(
             ReidScorer, fn_constructor_kwargs=scorer_kwargs,
@@ -205,6 +252,7 @@ def run_filter(config: GenerationJobConfig) -> dict:
                          ray_remote_args={"num_cpus": WRITE_CPUS})
     deduplicate_parts(out / SCORES_DIR, "scores", "image_id")
     summary = {"scored_now": pending.height, "seconds": round(time.perf_counter() - start, 3),
-               "similarity_threshold": threshold, "methods": keep_rates(out)}
+               "similarity_threshold": threshold, "verdict": verdict,
+               "methods": keep_rates(out)}
     write_text(summary_file, json.dumps(summary, indent=2) + "\n")
     return summary

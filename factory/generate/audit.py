@@ -6,8 +6,13 @@ Checks, against `<out>/tasks.parquet`: every planned task has exactly one commit
 `generated/` or `failed/`, counting every part file's rows, so a not yet deduplicated retry
 shows), no row names an unplanned task, every part file parses as its table, every written row's
 image exists under `images/` and decodes, no image file lacks a row (an orphan), failed rows name
-no image, and nothing half-done is left (`.staging/` entries, `*.tmp` files). The crash-and-resume
-torture (`python -m bench.torture`) and the generate tests end on it.
+no image, and nothing half-done or stray is left (`manifest.leftovers`: `.staging/` entries,
+`*.tmp` files, a `.DS_Store`). The crash-and-resume torture (`python -m bench.torture`) and the
+generate tests end on it.
+
+`repair_run(out)` (`factory audit --repair`) fixes what a re-run can make again: it removes the
+leftovers and orphans by the rule generate uses, and un-commits every task whose image is missing
+or does not decode, so the next `generate` makes exactly those images again.
 """
 
 import os
@@ -21,8 +26,11 @@ from factory.generate.manifest import (
     GENERATED_DIR,
     IMAGES_DIR,
     SCORES_DIR,
-    STAGING_DIR,
+    clear_leftovers,
+    leftovers,
     part_files,
+    remove_orphans,
+    uncommit,
 )
 from factory.image_files import ImageFileError, load_rgb
 from factory.plan.stage import TASKS_FILE
@@ -44,6 +52,7 @@ class RunAudit:
     image_files: int = 0
     decoded: int = 0
     problems: list[str] = field(default_factory=list)
+    broken_tasks: list[str] = field(default_factory=list)  # their image is missing or corrupt
 
     @property
     def ok(self) -> bool:
@@ -101,24 +110,27 @@ def _check_images(audit: RunAudit, out: Path, written: pl.DataFrame, *, decode: 
                  ["task_id"].to_list())
     audit.report("row image(s) outside images/", sorted(path for path in named
                  if not Path(path).is_relative_to(root.resolve())))
-    audit.report("row image(s) missing", sorted(named - files))
-    audit.report("image file(s) without a row (orphans)", sorted(files - named))
+    missing = named - files
+    audit.report("row image(s) missing", sorted(missing))
+    audit.report("image file(s) without a row (orphans)", sorted(files - named - {
+        str(path.resolve()) for path in leftovers(out)}))  # strays are reported as leftovers
+    undecodable = {}
     if decode:
-        undecodable = []
         for path in sorted(named & files):
             try:
                 load_rgb(path)
                 audit.decoded += 1
             except ImageFileError as exc:
-                undecodable.append(str(exc))
-        audit.report("image(s) that do not decode", undecodable)
+                undecodable[path] = str(exc)
+        audit.report("image(s) that do not decode", list(undecodable.values()))
+    broken = missing | set(undecodable)
+    audit.broken_tasks = sorted(written.filter(pl.col("path").map_elements(
+        lambda path: str(Path(path).resolve()) in broken, return_dtype=pl.Boolean))["task_id"])
 
 
 def _check_leftovers(audit: RunAudit, out: Path) -> None:
-    staged = sorted(entry.name for entry in os.scandir(out / STAGING_DIR)) \
-        if (out / STAGING_DIR).is_dir() else []
-    audit.report(f"staged file(s) left in {STAGING_DIR}/", staged)
-    audit.report("temporary file(s) left", sorted(str(path) for path in out.rglob("*.tmp")))
+    audit.report("leftover or stray file(s) (`factory audit --repair` or a re-run of generate "
+                 "removes them)", [str(path) for path in leftovers(out)])
 
 
 def audit_run(out: str | os.PathLike, *, decode: bool = True) -> RunAudit:
@@ -143,3 +155,16 @@ def audit_run(out: str | os.PathLike, *, decode: bool = True) -> RunAudit:
     _check_images(audit, out, written, decode=decode)
     _check_leftovers(audit, out)
     return audit
+
+
+def repair_run(out: str | os.PathLike) -> dict:
+    """Remove leftovers and orphans and un-commit the tasks whose image is missing or does not
+    decode (see the module docstring); returns what was done, by kind."""
+    out = Path(out)
+    audit = audit_run(out)
+    done = {"leftovers_removed": clear_leftovers(out),
+            "uncommitted": uncommit(out, audit.broken_tasks) if audit.broken_tasks else 0}
+    methods = (out / IMAGES_DIR).iterdir() if (out / IMAGES_DIR).is_dir() else []
+    done["orphans_removed"] = sum(remove_orphans(out, method.name) for method in methods
+                                  if method.is_dir())
+    return done

@@ -12,6 +12,8 @@ that leaves an image without a row, which the next run overwrites (its path is f
 id) or `remove_orphans` deletes. A retried block lands under the same file name when its rows are
 the same; if Ray regroups rows on a retry, `deduplicate_parts` drops the second copy, and
 readers keep one row per key in any case. A part folder is a valid table for `pq.read_table`.
+Anything else in these folders is a leftover (`leftovers`: one rule for generate, which clears
+them, and audit, which reports them); `uncommit` takes tasks back so a re-run makes them again.
 """
 
 import hashlib
@@ -34,6 +36,7 @@ GENERATED_DIR = "generated"
 FAILED_DIR = "failed"
 SCORES_DIR = "scores"
 STAGING_DIR = ".staging"
+FILTER_SUMMARY = "filter_summary.json"
 PART_GLOB = "part-*.parquet"
 
 
@@ -107,19 +110,78 @@ def read_manifest(out: Path, *, failed: bool = False) -> pa.Table:
     return read_parts(out / (FAILED_DIR if failed else GENERATED_DIR), "generated", "task_id")
 
 
-def clear_leftovers(out: Path) -> int:
-    """Delete what a killed run leaves half-done: staged images and temporary part files. Run
-    only while no job writes to `out`. Returns the number of files removed."""
-    removed = 0
-    staging = out / STAGING_DIR
-    if staging.exists():
-        removed += sum(1 for _ in staging.iterdir())
-        shutil.rmtree(staging)
+def output_folders(out: Path) -> list[Path]:
+    """What generate and filter wrote in `out` (what starting a job over deletes)."""
+    names = (IMAGES_DIR, GENERATED_DIR, FAILED_DIR, SCORES_DIR, STAGING_DIR, FILTER_SUMMARY)
+    return [Path(out) / name for name in names if (Path(out) / name).exists()]
+
+
+def leftovers(out: Path) -> list[Path]:
+    """What is no part of an output folder, by the one rule generate clears and audit reports:
+    every entry of `.staging/`, temporary files (`*.tmp`) in `out` and the folders the stages
+    own, and strays there (a `.DS_Store`, a file a person dropped): in the part folders anything
+    but `part-*.parquet` files, under `images/` anything but `<method>/<shard>/<task_id>.<ext>`
+    files. Whatever else lives in `out` (a smoke job's models) is left alone."""
+    found = [path for path in Path(out).glob("*.tmp") if path.is_file()]
+    staging = Path(out) / STAGING_DIR
+    if staging.is_dir():
+        found += sorted(staging.iterdir())
     for folder in (GENERATED_DIR, FAILED_DIR, SCORES_DIR):
-        for temporary in (out / folder).glob(".*.tmp"):
-            temporary.unlink()
-            removed += 1
+        if (Path(out) / folder).is_dir():
+            found += sorted(path for path in (Path(out) / folder).iterdir()
+                            if not (path.is_file() and path.match(PART_GLOB)))
+    images = Path(out) / IMAGES_DIR
+    for parent, folders, files in os.walk(images) if images.is_dir() else ():
+        depth = len(Path(parent).relative_to(images).parts)  # 0 images/, 1 method, 2 shard
+        for name in files:
+            if depth != 2 or name.startswith(".") or name.endswith(".tmp"):
+                found.append(Path(parent) / name)
+        if depth == 2:
+            found += sorted(Path(parent) / name for name in folders)
+            folders.clear()
+    return found
+
+
+def clear_leftovers(out: Path) -> int:
+    """Delete `leftovers(out)`: what a killed run leaves half-done and strays. Run only while no
+    job writes to `out`. Returns the number of entries removed."""
+    found = leftovers(out)
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    return len(found)
+
+
+def uncommit(out: Path, task_ids: list[str]) -> int:
+    """Take the committed rows of `task_ids` out of `generated/` and `failed/` (and their images'
+    scores out of `scores/`) and delete their images, so the next `generate` makes them again.
+    Returns the number of rows taken out."""
+    task_ids = pl.Series(task_ids, dtype=pl.String)
+    rows = pl.from_arrow(read_manifest(out)).filter(pl.col("task_id").is_in(task_ids.implode()))
+    for path in rows["path"].drop_nulls():
+        Path(path).unlink(missing_ok=True)
+    removed = sum(_drop_rows(Path(out) / folder, "generated", "task_id", task_ids)
+                  for folder in (GENERATED_DIR, FAILED_DIR))
+    _drop_rows(Path(out) / SCORES_DIR, "scores", "image_id", rows["image_id"])
     return removed
+
+
+def _drop_rows(folder: Path, table: str, key: str, keys: pl.Series) -> int:
+    """Rewrite each part file of `folder` without the rows whose `key` is in `keys`."""
+    dropped = 0
+    for file in part_files(folder):
+        rows = pyarrow.dataset.dataset(file, format="parquet").to_table()
+        keep = pl.from_arrow(rows.column(key)).is_in(keys.implode()).not_()
+        dropped += int((~keep).sum())
+        if keep.all():
+            continue
+        if keep.any():
+            write_table(rows.filter(keep.to_arrow()), file, table)
+        else:
+            os.unlink(file)
+    return dropped
 
 
 def remove_orphans(out: Path, method: str) -> int:
@@ -136,6 +198,8 @@ def remove_orphans(out: Path, method: str) -> int:
         "shard", as_dict=True, include_key=False)
     removed = 0
     for shard in os.scandir(root):
+        if not shard.is_dir():  # a stray (`leftovers`), not a shard
+            continue
         files = pl.DataFrame({"name": [entry.name for entry in os.scandir(shard.path)]},
                              schema={"name": pl.String})
         files = files.with_columns(task_id=pl.col("name").str.split(".").list.first())
