@@ -2,9 +2,15 @@
 
 import json
 
-from bench.gpu_generate import main, variants
+import pyarrow as pa
+import pytest
+
+from bench.gpu_generate import main, task_batch, variants
+from schemas.tables import TASKS
+from schemas.validate import validate
 
 
+@pytest.mark.slow  # 7 s on an idle 2-core machine, 30 s on a busy one: 5 pipeline loads
 def test_smoke_run_measures_each_setting_and_the_actor(tmp_path):
     out = tmp_path / "gpu_generate.json"
     assert main(["--smoke", "--batch-sizes", "1", "2", "--out", str(out)]) == 0
@@ -27,3 +33,8 @@ def test_sweep_changes_one_setting_at_a_time():
                     "compile": False, "batch": 4}
     assert all(sum(setting[key] != base[key] for key in base) == 1 for setting in settings[1:])
     assert {"compile": True} | {k: v for k, v in base.items() if k != "compile"} in settings
+
+
+def test_actor_batch_is_a_valid_tasks_table():
+    rows = validate(pa.Table.from_pydict(task_batch(3, 512, 256, 20), schema=TASKS), "tasks")
+    assert rows.num_rows == 3 and json.loads(rows["params"][0].as_py())["height"] == 512
