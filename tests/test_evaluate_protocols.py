@@ -246,3 +246,27 @@ def test_protocol_names():
     assert protocol_for("market1501") is standard and protocol_for("prcc") is prcc
     with pytest.raises(KeyError, match="valid protocols: .*sysu_mm01"):
         protocol_for("nope")
+
+
+@pytest.mark.parametrize("protocol", ["market1501", "ltcc", "vc_clothes", "prcc", "sysu_mm01",
+                                      "regdb", "llcm"])
+def test_counting_gives_the_sorted_evaluators_numbers_on_each_protocol(protocol, monkeypatch):
+    # Random rows of every role, camera, modality and outfit (each protocol picks its own),
+    # coarse features (many tied distances): the counting evaluator, fed a block at a time, and
+    # the previous sort on the whole matrix give the very same numbers.
+    from bench import sorted_rank
+    from factory.evaluate import query_gallery
+
+    rng = np.random.default_rng(len(protocol))
+    rows = images([{"role": str(rng.choice(["query", "gallery"])), "pid": int(rng.integers(6)),
+                    "camera": int(rng.integers(1, 7)), "modality": str(rng.choice(["rgb", "ir"])),
+                    "outfit": f"o{rng.integers(3)}"} for _ in range(160)])
+    features = np.round(rng.standard_normal((160, 3)))
+    counted = protocol_for(protocol)(rows, features)
+
+    def sorted_on_the_whole_matrix(distance_rows, q_pids, g_pids, junk=None, **options):
+        whole = distance_rows(slice(0, len(q_pids)))
+        return sorted_rank.rank_metrics(whole, q_pids, g_pids, junk, **options)
+
+    monkeypatch.setattr(query_gallery, "rank_metrics_by_rows", sorted_on_the_whole_matrix)
+    assert protocol_for(protocol)(rows, features) == counted
