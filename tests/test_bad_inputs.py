@@ -466,10 +466,36 @@ OS_FAULTS = {
                      str(_a_folder(tmp))], lambda tmp: tmp / "folder", "already exists"),
     "audit a missing folder": (lambda tmp: ["audit", str(tmp / "gone")],
                                lambda tmp: tmp / "gone", "no such generation output folder"),
+    "filter with a missing scorer": (
+        lambda tmp: ["filter", str(_job_file(tmp, scorer=tmp / "no-scorer"))],
+        lambda tmp: tmp / "no-scorer", ""),
+    "generate before plan": (lambda tmp: ["generate", str(_job_file(tmp))],
+                             lambda tmp: tmp / "job" / "tasks.parquet", "run `factory plan`"),
+    "train on a missing images table": (
+        lambda tmp: ["train", str(_yaml(tmp, images=tmp / "gone.parquet"))],
+        lambda tmp: tmp / "gone.parquet", "field 'images'"),
     "plan with a config that is a file of bytes": (
         lambda tmp: ["plan", str(_binary_file(tmp))], lambda tmp: tmp / "bytes.yaml",
         "not a text file"),
 }
+
+
+def _yaml(tmp_path, **fields) -> Path:
+    import yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({key: str(value) for key, value in fields.items()}))
+    return path
+
+
+def _job_file(tmp_path, **fields) -> Path:
+    """A DiVE job on a real (tiny) Market-1501 images table, with a local model folder."""
+    market_tree(tmp_path / "data")
+    ingest("market1501", tmp_path / "data", tmp_path / "images.parquet", progress=False)
+    (tmp_path / "model").mkdir()
+    return _yaml(tmp_path, method="dive", images=tmp_path / "images.parquet",
+                 prompts=tmp_path / "prompts.parquet", out=tmp_path / "job",
+                 model=tmp_path / "model", **fields)
 
 
 def _binary_file(tmp_path) -> Path:
