@@ -66,6 +66,18 @@ class AdaptConfig(RayTrainRun):
     """Training image height in pixels (DiVE: 512), a multiple of 8."""
     width: int = Field(256, ge=8)
     """Training image width in pixels (DiVE: 256), a multiple of 8."""
+    prior_weight: float = Field(0.0, ge=0.0)
+    """Prior preservation (DreamBooth; Diffusion-ReID's fine-grain-specific prior
+    preservation): each step adds this weight x the denoising loss of as many class images,
+    made first by the base model from `class_prompt`, so the adapted model still draws people
+    in general; 0: off (DreamBooth: 1.0)."""
+    class_prompt: str = "a photo of a person"
+    """The class prompt of prior preservation (the class images' prompt and their loss's)."""
+    class_images: int = Field(100, ge=1)
+    """Class images the base model makes for prior preservation, once per run (DreamBooth:
+    200 per class)."""
+    class_steps: int = Field(50, ge=1)
+    """Denoising steps of each class image."""
     checkpoint_every: int = Field(200, ge=1)
     """Steps between checkpoints (and progress reports)."""
     gradient_checkpointing: bool = False

@@ -153,10 +153,16 @@ def denoising_loss(parts: AdaptParts, model: nn.Module, pixels: torch.Tensor,
 
 def train_step(parts: AdaptParts, model: nn.Module, batch: tuple[torch.Tensor, list[str]], *,
                optimizer: torch.optim.Optimizer, mixed: MixedPrecision,
-               generator: torch.Generator) -> float:
-    """One optimiser step on (pixels, prompts) in `mixed`'s precision; returns the loss."""
+               generator: torch.Generator, prior: tuple | None = None) -> float:
+    """One optimiser step on (pixels, prompts) in `mixed`'s precision; returns the loss.
+    `prior`: (pixels, prompts, weight, generator) of class images with the class prompt:
+    DreamBooth's prior preservation adds weight x their denoising loss."""
     pixels, prompts = batch
     with mixed.autocast():
         loss = denoising_loss(parts, model, pixels, prompts, generator)
+        if prior is not None:
+            class_pixels, class_prompts, weight, class_generator = prior
+            loss = loss + weight * denoising_loss(parts, model, class_pixels, class_prompts,
+                                                  class_generator)
     mixed.step(loss, optimizer)
     return float(loss.detach())

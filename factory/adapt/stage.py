@@ -20,6 +20,7 @@ import torch
 
 from factory.adapt.data import AdaptImages, load_pixels, select_images, step_batch
 from factory.adapt.model import AdaptParts, build_parts, train_step
+from factory.adapt.prior import class_batch, class_image_paths, make_class_images
 from factory.atomic import atomic_folder
 from factory.config_paths import resolve_model, resolve_paths
 from factory.diffusion.adapters import (
@@ -81,13 +82,15 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     progress, reported = _progress(rank, config.steps, len(history)), len(history)
+    class_paths = class_image_paths(config) if config.prior_weight else None
     for step in range(len(history), config.steps):
         rows, prompts = step_batch(images, config, step, rank=rank, world=world)
         pixels = load_pixels([images.paths[row] for row in rows], config.height, config.width)
         seed = int(np.random.SeedSequence([config.seed, step, rank]).generate_state(1)[0])
         generator = torch.Generator(device).manual_seed(seed)
         history.append(train_step(parts, model, (pixels.to(device), prompts),
-                                  optimizer=optimizer, mixed=mixed, generator=generator))
+                                  optimizer=optimizer, mixed=mixed, generator=generator,
+                                  prior=_prior(config, class_paths, step, rank, world, device)))
         if progress is not None:
             progress.update(1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
@@ -96,6 +99,16 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
             reported = len(history)
     if progress is not None:
         progress.close()
+
+
+def _prior(config: AdaptConfig, class_paths, step: int, rank: int, world: int, device):
+    """Prior preservation's share of a step: class pixels and prompts, weight, generator."""
+    if class_paths is None:
+        return None
+    pixels, prompts = class_batch(config, class_paths, step, rank=rank, world=world)
+    seed = int(np.random.SeedSequence([config.seed, step, rank, 1]).generate_state(1)[0])
+    return (pixels.to(device), prompts, config.prior_weight,
+            torch.Generator(device).manual_seed(seed))
 
 
 def resolved(config: AdaptConfig) -> AdaptConfig:
@@ -120,6 +133,8 @@ def run_adapt(config: AdaptConfig, *, restart: bool = False) -> tuple[AdapterSet
 
     config = resolved(config)
     images = select_images(config)  # bad identities or codes fail before Ray starts
+    if config.prior_weight:
+        make_class_images(config)
     result = fit(adapt_loop_per_worker, config, restart=restart,
                  extra={"identities": sorted(images.tokens)})
     adapters = publish_adapters(result.checkpoint, config.out)

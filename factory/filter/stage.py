@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from factory.atomic import write_text
+from factory.diffusion.adapters import load_adapter_set
 from factory.generate.manifest import (
     FILTER_SUMMARY,
     SCORES_DIR,
@@ -37,6 +38,7 @@ from factory.generate.stage import WRITE_CPUS, absolute
 from factory.generate.task_batch import pick_device
 from factory.image_files import ImageFileError, decode_error
 from factory.run_record import differences
+from factory.source_identities import source_rows
 from factory.table_io import read_table
 from schemas.config_base import ConfigError
 from schemas.generation_configs import GenerationJobConfig
@@ -170,9 +172,14 @@ class ReidScorer:
 
 
 def _references(config: GenerationJobConfig, pids: pl.Series) -> dict:
-    """Real images of the identities to score: paths, pids and modalities."""
-    images = pl.from_arrow(read_table(config.images, "images"))
-    real = images.filter(pl.col("origin") == "real", pl.col("pid").is_in(pids.implode()))
+    """Real images of the identities to score: paths, pids and modalities (DiVE's added
+    identities: their images in the adapter set's source table)."""
+    images = pl.from_arrow(read_table(config.images, "images")).filter(pl.col("origin") == "real")
+    if config.adapters is not None and (source := load_adapter_set(config.adapters).source):
+        images = pl.concat([images.select("image_id", "path", "pid", "modality"),
+                            source_rows(source, min_images=1).select(
+                                "image_id", "path", "pid", "modality")])
+    real = images.filter(pl.col("pid").is_in(pids.implode()))
     return real.sort("image_id").select("path", "pid", "modality").to_dict(as_series=False)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import ray
 
 from factory.adapt.data import AdaptImages
+from factory.adapt.prior import render
 from factory.atomic import write_bytes, write_text
 from factory.diffusion.adapters import PROMPT, AdapterSet
 from factory.precision import precision_name
@@ -38,23 +39,6 @@ def plot_loss(history: list[float], path: Path, *, title: str) -> Path:
     return save_figure(figure, path)
 
 
-def render_samples(model: str, adapters: str, prompts: list[str], seeds: list[int], *,
-                   height: int, width: int, steps: int) -> list[np.ndarray]:
-    """Text-to-image with the adapters, one seeded image per prompt (uint8 HxWx3 arrays)."""
-    import torch
-
-    from factory.diffusion.loader import load_pipeline
-
-    device = torch.device("cuda" if ray.get_gpu_ids() else "cpu")  # what Ray gave this task
-    pipeline = load_pipeline("text2img", model, adapters=adapters).to(device)
-    images = []
-    for prompt, seed in zip(prompts, seeds, strict=True):
-        generator = torch.Generator(device).manual_seed(seed)
-        images.append(pipeline(prompt, height=height, width=width, num_inference_steps=steps,
-                               generator=generator, output_type="np").images[0])
-    return [np.round(image * 255).astype(np.uint8) for image in images]
-
-
 def _real_image(images: AdaptImages, pid: int, code: str, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
@@ -76,7 +60,7 @@ def sample_grid(config: AdaptConfig, adapters: AdapterSet, images: AdaptImages) 
     names = sorted(adapters.codes)
     prompts = [adapters.prompt(pid, name) for pid in pids for name in names]
     seeds = [config.seed + pid for pid in pids for _ in names]
-    task = ray.remote(num_cpus=1, num_gpus=config.gpus_per_worker)(render_samples)
+    task = ray.remote(num_cpus=1, num_gpus=config.gpus_per_worker)(render)
     made = ray.get(task.remote(config.model, str(adapters.path), prompts, seeds,
                                height=config.height, width=config.width,
                                steps=config.report_steps))
