@@ -10,7 +10,8 @@ from schemas.tables import SCORES
 def scores(n=4, confidence=0.5):
     return pa.table({"image_id": [f"i{k}" for k in range(n)], "scorer": ["s"] * n,
                      "confidence": [confidence] * n, "rank": [1] * n, "kept": [True] * n,
-                     "method": ["dlcr"] * n, "pid": [1] * n, "similarity": [0.5] * n})
+                     "method": ["dlcr"] * n, "pid": [1] * n, "similarity": [0.5] * n,
+                     "error": pa.nulls(n, pa.string())})
 
 
 def test_round_trip_keeps_schema_and_metadata(tmp_path):
