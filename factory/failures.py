@@ -16,9 +16,10 @@ INPUT_ERRORS = (ValueError, OSError, KeyError)
 
 
 def innermost(exc: BaseException) -> BaseException:
-    """The exception a Ray wrapper (or a `raise ... from`) carries, unwrapped all the way."""
+    """The exception Ray's wrappers carry, unwrapped all the way (our own `raise ... from`
+    chains are left alone: their outer error is the one that names the input)."""
     seen = set()
-    while id(exc) not in seen:
+    while id(exc) not in seen and type(exc).__module__.startswith("ray."):
         seen.add(id(exc))
         failures = getattr(exc, "worker_failures", None)  # Ray Train: rank -> exception
         inner = (failures[min(failures)] if failures else
