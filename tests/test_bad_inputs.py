@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_trees import market_tree, sysu_tree, write_image
+from dataset_trees import market_tree, prcc_tree, sysu_tree, write_image
 from PIL import Image
 
 from factory.image_files import ImageFileError, load_rgb
@@ -519,3 +519,30 @@ def test_os_faults_are_one_line_naming_the_path(tmp_path, capsys, case, verbose)
     assert not verbose or stderr.rstrip().endswith(first_line)  # the line comes last
     after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     assert after == before  # nothing written, nothing changed, no temp file left
+
+
+# --- strays a copy picks up never stop a stage --------------------------------------------------
+# case -> (dataset, tree builder, stray path relative to the root, file or folder)
+INGEST_STRAYS = {
+    ".DS_Store beside Market images": ("market1501", market_tree,
+                                       "bounding_box_train/.DS_Store", "file"),
+    "macOS ._ copy of an image": ("market1501", market_tree,
+                                  "bounding_box_train/._0002_c1s1_000451_01.jpg", "file"),
+    "hidden folder among person folders": ("prcc", prcc_tree, "rgb/train/.ipynb_checkpoints",
+                                           "folder"),
+    "hidden folder among SYSU cameras' people": ("sysu_mm01", sysu_tree, "cam1/.AppleDouble",
+                                                 "folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INGEST_STRAYS))
+def test_ingest_steps_over_strays(tmp_path, case):
+    dataset, tree, relative, kind = INGEST_STRAYS[case]
+    expected = tree(tmp_path).read_and_check(dataset)  # the table without the stray
+    stray = tmp_path / relative
+    if kind == "folder":
+        stray.mkdir()
+        (stray / "0001.jpg").write_bytes(b"not an image")
+    else:
+        stray.write_bytes(b"\0\0\0\1Bud1")  # what a .DS_Store or an AppleDouble file holds
+    assert ingest(dataset, tmp_path, tmp_path / "images.parquet", progress=False).equals(expected)

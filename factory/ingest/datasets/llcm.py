@@ -22,7 +22,7 @@ from factory.ingest.datasets.records import (
     listed_person_images,
     match_name,
     read_image_list,
-    require_dir,
+    visible_entries,
 )
 
 NAME = "llcm"
@@ -53,7 +53,7 @@ def read(root: Path) -> list[dict]:
 
 def _camera_folders(parent: Path) -> dict[int, Path]:
     folders = {}
-    for folder in sorted(p for p in require_dir(parent).iterdir() if p.is_dir()):
+    for folder in (p for p in visible_entries(parent) if p.is_dir()):
         folders[int(match_name(CAMERA_FOLDER, folder)["camera"])] = folder
     if not folders:
         raise DatasetError(parent, "holds no cam<k> folders")

@@ -45,10 +45,15 @@ def require_file(path: Path) -> Path:
     return path
 
 
+def visible_entries(folder: Path) -> list[Path]:
+    """The entries of `folder` a dataset is made of, sorted by name: hidden ones are strays a
+    copy picked up (`.DS_Store`, macOS's `._<name>.jpg`, `.ipynb_checkpoints`), never data."""
+    return sorted(p for p in require_dir(folder).iterdir() if not p.name.startswith("."))
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in `folder`, sorted by name."""
-    require_dir(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return [p for p in visible_entries(folder) if p.suffix.lower() in IMAGE_SUFFIXES]
 
 
 def match_name(pattern: re.Pattern, path: Path) -> re.Match:
@@ -185,7 +190,7 @@ def read_image_list(path: Path, base: Path) -> list[tuple[Path, int]]:
 
 def person_folders(parent: Path) -> list[tuple[int, Path]]:
     """(pid, folder) of each sub-folder of `parent`, which must be named by its person id."""
-    folders = sorted(p for p in require_dir(parent).iterdir() if p.is_dir())
+    folders = [p for p in visible_entries(parent) if p.is_dir()]
     return [(int(match_name(PERSON_FOLDER, folder)[1]), folder) for folder in folders]
 
 
