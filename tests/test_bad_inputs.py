@@ -546,3 +546,32 @@ def test_ingest_steps_over_strays(tmp_path, case):
     else:
         stray.write_bytes(b"\0\0\0\1Bud1")  # what a .DS_Store or an AppleDouble file holds
     assert ingest(dataset, tmp_path, tmp_path / "images.parquet", progress=False).equals(expected)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB file system, nearly full (a tmpfs: needs root; skipped elsewhere)."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        (folder / "filler").write_bytes(b"\0" * 60_000)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, full_disk, capsys):
+    from factory.cli import main
+
+    out = full_disk / "images.parquet"
+    assert main(["ingest", "market1501", _market_root(tmp_path), "--out", str(out)]) == 2
+    first_line = error_line(capsys.readouterr().err)
+    assert first_line.startswith(f"factory ingest: error: {out}: ")
+    assert "No space left" in first_line
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no temp file left
