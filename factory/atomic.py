@@ -48,7 +48,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     _make_parent(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a folder; a file belongs here", str(path))
-    tmp = _fresh(path.parent, f".{path.name}.", ".tmp", _new_file)
+    try:
+        tmp = _fresh(path.parent, f".{path.name}.", ".tmp", _new_file)
+    except OSError as exc:  # a read-only or full folder: name the file meant, not the temp name
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     try:
         yield tmp
         os.replace(tmp, path)

@@ -548,30 +548,37 @@ def test_ingest_steps_over_strays(tmp_path, case):
     assert ingest(dataset, tmp_path, tmp_path / "images.parquet", progress=False).equals(expected)
 
 
-@pytest.fixture
-def full_disk(tmp_path):
-    """A 64 KiB file system, nearly full (a tmpfs: needs root; skipped elsewhere)."""
+@pytest.fixture(params=["full", "read-only"])
+def bad_disk(request, tmp_path):
+    """A 64 KiB file system holding one file, nearly full or read-only (a tmpfs: needs root;
+    skipped elsewhere, and as root a chmod would not stop a write)."""
     import subprocess
 
-    folder = tmp_path / "full"
+    folder = tmp_path / "disk"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode:
+
+    def mount(options: str) -> bool:
+        return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                              capture_output=True).returncode == 0
+
+    if not mount("size=64k"):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
         (folder / "filler").write_bytes(b"\0" * 60_000)
-        yield folder
+        if request.param == "read-only":
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder, {"full": "No space left", "read-only": "Read-only file system"}[
+            request.param]
     finally:
         subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_a_full_disk_is_one_line_naming_the_file(tmp_path, full_disk, capsys):
+def test_a_full_or_read_only_disk_is_one_line_naming_the_file(tmp_path, bad_disk, capsys):
     from factory.cli import main
 
-    out = full_disk / "images.parquet"
+    disk, cause = bad_disk
+    out = disk / "images.parquet"
     assert main(["ingest", "market1501", _market_root(tmp_path), "--out", str(out)]) == 2
     first_line = error_line(capsys.readouterr().err)
-    assert first_line.startswith(f"factory ingest: error: {out}: ")
-    assert "No space left" in first_line
-    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]  # no temp file left
+    assert first_line.startswith(f"factory ingest: error: {out}: ") and cause in first_line
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # no temp file left
