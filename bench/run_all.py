@@ -33,6 +33,8 @@ BENCHMARKS = {
     "adapt_toy": ("identity tokens + modality LoRA on the toy world", None, None),
     "torture": ("crash-and-resume: generate, train and sweep killed at random, re-run", None,
                 None),
+    "memory": ("peak memory of one adapt / ReID training step by precision (tiny stand-ins on "
+               "CPU; SD-1.5 shapes with --sd15 on a GPU)", None, None),
 }
 
 
@@ -69,6 +71,8 @@ def headline(name: str, result: dict) -> str:
                          result["runs"].items())
     if name == "torture":
         return torture_headline(result)
+    if name == "memory":
+        return memory_headline(result["results"])
     if name == "adapt_toy":
         spread, identity = result["channel_spread"], result["identity"]
         return (f"{result['steps']} steps: IR-code channel spread {spread['adapted_ir_code']:.0f}"
@@ -87,6 +91,23 @@ def _ranking_headline(matrix: str, run: dict) -> str:
     return (f"{matrix}: {run['cpu_seconds']['counting']:.2f} CPU s, "
             f"{run['cpu_speedup_vs_sort']:.1f}x the sort{fastreid}, "
             f"{run['speedup_vs_loop']:.0f}x the loop")
+
+
+def memory_headline(results: list[dict]) -> str:
+    """Per stage, the peak GiB of each precision at its largest (resolution, batch) point."""
+    parts = []
+    for stage in ("adapt", "reid"):
+        runs = [r for r in results if r["stage"] == stage and "peak_gib" in r
+                and not r["gradient_checkpointing"]]
+        if runs:
+            largest = max(runs, key=lambda r: (r["size"][0] * r["size"][1] * r["batch"],
+                                               r["model"]))
+            same = [r for r in runs if (r["model"], r["size"], r["batch"]) ==
+                    (largest["model"], largest["size"], largest["batch"])]
+            parts.append(f"{stage} {largest['model']} {largest['size'][0]}x{largest['size'][1]} "
+                         f"batch {largest['batch']}: " + ", ".join(
+                             f"{r['precision']} {r['peak_gib']:.2f} GiB" for r in same))
+    return "; ".join(parts)
 
 
 def torture_headline(result: dict) -> str:
