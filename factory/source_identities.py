@@ -1,4 +1,6 @@
-"""DiVE's identity expansion: the people of an RGB-only dataset (DiVE: Market-1501 identities with
+"""Sources beyond a dataset's own images.
+
+DiVE's identity expansion: the people of an RGB-only dataset (DiVE: Market-1501 identities with
 at least 12 images) join a visible-infrared dataset's adaptation as one extra RGB camera, learn
 their identity tokens beside its cameras, get generated images in the VI dataset's infrared
 codes, and train as extra classes (their real RGB images + the synthetic IR ones).
@@ -6,6 +8,9 @@ codes, and train as extra classes (their real RGB images + the synthetic IR ones
 Their pids move up by SOURCE_PID_OFFSET, so they never collide with the VI dataset's; the extra
 camera is numbered SOURCE_CAMERA (0: no dataset numbers a camera 0), so with codes by camera its
 code is "rgb0".
+
+Generated images as sources (DLCR x DiVE): a DLCR job's `source_generated` names another job's
+`generated` table, whose kept images DLCR changes the clothes of.
 """
 
 import polars as pl
@@ -44,3 +49,17 @@ def check_below_sources(pids: pl.Series, source: str) -> None:
     if pids.len() and pids.max() >= SOURCE_PID_OFFSET:
         raise ValueError(f"{source}: pid {pids.max()} is not below {SOURCE_PID_OFFSET}, where "
                          "source identities start")
+
+
+def generated_sources(config) -> pl.DataFrame:
+    """The written images of a job's `source_generated` table (only those its `source_scores`
+    kept, when given), sorted by image id; raises, naming the table, when none is left."""
+    generated = pl.from_arrow(read_table(config.source_generated, "generated")).filter(
+        pl.col("error").is_null())
+    if config.source_scores is not None:
+        kept = pl.from_arrow(read_table(config.source_scores, "scores")).filter(pl.col("kept"))
+        generated = generated.join(kept.select("image_id"), on="image_id", how="semi")
+    if generated.is_empty():
+        raise ValueError(f"{config.source_generated}: no written (and kept) image to use as a "
+                         "source")
+    return generated.sort("image_id")

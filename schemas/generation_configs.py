@@ -170,6 +170,11 @@ class FilterConfig(StrictModel):
     """Calibrated similarity threshold: keep an image only if it is at least as similar to its
     identity's centroid as this quantile of the identity's real images are (each held out of
     the centroid); null: not calibrated. With `min_similarity` too, the stricter one holds."""
+    reference: Literal["real", "sources"] = "real"
+    """The images each identity's centroid is made of: its `real` images (and, for DiVE's
+    added people, their source dataset's), or the job's `sources`: the identity-token images
+    of `source_generated` (DLCR x DiVE: an outfit change is compared with the DiVE images of
+    its person)."""
     actors: int = Field(1, ge=1)
     """Scoring actors."""
     gpus_per_actor: float = Field(0.0, ge=0.0)
@@ -202,6 +207,13 @@ class GenerationJobConfig(StrictModel):
     LIP/ATR label names (used when `masks` is null)."""
     scorer: Path | None = None
     """ReID checkpoint folder (from `factory train` on the real train split) for the filter."""
+    source_generated: Path | None = None
+    """DLCR x DiVE: another job's `generated` table (e.g. a DiVE job's `<out>/generated`) whose
+    images DLCR changes the clothes of, instead of the real images; target outfits are every
+    clothing prompt of `prompts` (any clothes-changing dataset's), and with `adapters` (the
+    DiVE adapter set) each prompt is the source image's own followed by the clothing items."""
+    source_scores: Path | None = None
+    """`scores` table of `source_generated`: only its kept images are sources; null: all."""
     describe: DescribeConfig = DescribeConfig()
     """Describe stage (prompts)."""
     plan: PlanConfig = PlanConfig()
@@ -215,6 +227,16 @@ class GenerationJobConfig(StrictModel):
     def image_format(self) -> str:
         """File format of the generated images: `generate.image_format`, or the method's own."""
         return self.generate.image_format or METHODS[self.method].image_format
+
+    @model_validator(mode="after")
+    def _sources_are_dlcrs(self):
+        if self.source_generated is not None and self.method != "dlcr":
+            raise ValueError("source_generated (generated images as sources) is for method "
+                             "'dlcr' (outfit changes of another method's images)")
+        if self.filter.reference == "sources" and self.source_generated is None:
+            raise ValueError("filter.reference 'sources' compares images with the job's source "
+                             "images: set `source_generated`")
+        return self
 
     @model_validator(mode="after")
     def _dlcr_needs_a_parser(self):

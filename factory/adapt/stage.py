@@ -44,7 +44,7 @@ def _optimizer(parts: AdaptParts, config: AdaptConfig) -> torch.optim.AdamW:
 
 
 def _report(parts: AdaptParts, optimizer, history: list[float], *, images: AdaptImages,
-            base_fingerprint: str, rank: int, since: int) -> None:
+            base_fingerprint: tuple[str, str], rank: int, since: int) -> None:
     """Report the loss since the last report (history: the loss of every step so far), with a
     checkpoint whose model part is the adapter folder."""
     metrics = {"step": len(history), "loss": float(np.mean(history[since:] or [np.nan]))}
@@ -52,7 +52,8 @@ def _report(parts: AdaptParts, optimizer, history: list[float], *, images: Adapt
            save_model=lambda folder: write_adapter_set(
                folder / ADAPTERS_DIR, token_rows=parts.token_rows(),
                lora_state=parts.lora_state(), lora=parts.lora, codes=images.codes,
-               base_fingerprint=base_fingerprint, source=images.source))
+               base_fingerprint=base_fingerprint[0], text_encoder=base_fingerprint[1],
+               source=images.source))
 
 
 def _progress(rank: int, total: int, done: int):
@@ -72,7 +73,9 @@ def adapt_loop_per_worker(config_dict: dict) -> None:
     device = ray.train.torch.get_device()
     images = select_images(config)
     parts = build_parts(config, images.tokens)
-    base_fingerprint = model_fingerprint(config.model) if rank == 0 else ""
+    base_fingerprint = (model_fingerprint(config.model),
+                        model_fingerprint(Path(config.model) / "text_encoder")) if rank == 0 \
+        else ("", "")
     optimizer_state, history = restore(
         lambda folder: parts.load_adapters(load_adapter_set(folder / ADAPTERS_DIR)))
     mixed = MixedPrecision(config.precision, device)  # frozen weights in its dtype

@@ -7,7 +7,9 @@ The adapt stage writes one adapter folder, atomically (a temporary sibling renam
     lora.safetensors             the UNet attention LoRA in diffusers' format (`load_lora_weights`)
     adapters.json                base_fingerprint, tokens {pid: "<id_pid>"}, codes {name: text},
                                  lora {rank, alpha, target_modules}, fingerprint; and `source`
-                                 (the images table of DiVE's added identities) when it has them
+                                 (the images table of DiVE's added identities) when it has them,
+                                 `text_encoder` (the base text encoder's fingerprint: an
+                                 inpainting model sharing it may take the adapters, DLCR x DiVE)
 
 Code names are a modality ("rgb", "ir") or a camera of one ("ir3": camera 3, infrared); their
 values are the plain-text codes the prompts use. `load_pipeline(..., adapters=folder)` in
@@ -29,6 +31,7 @@ MANIFEST = "adapters.json"
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 PROMPT = "a {code} photo of a {token} person"
 MANIFEST_KEYS = ("base_fingerprint", "tokens", "codes", "lora", "fingerprint")
+OPTIONAL_KEYS = ("source", "text_encoder")
 
 
 def identity_token(pid: int) -> str:
@@ -51,6 +54,7 @@ class AdapterSet:
     fingerprint: str
     lora: dict
     source: str | None = None  # images table of the added identities (pids >= 1,000,000)
+    text_encoder: str | None = None  # the base model's text encoder's fingerprint
 
     def prompt(self, pid: int, code: str) -> str:
         """ "a {code} photo of a <id_pid> person"; `code` is a code name ("ir", "ir3"), turned
@@ -72,7 +76,8 @@ def _manifest_digest(manifest: dict, folder: Path) -> str:
     import torch
     from safetensors.torch import load_file
 
-    described = {key: manifest[key] for key in (*MANIFEST_KEYS[:-1], "source") if key in manifest}
+    described = {key: manifest[key] for key in (*MANIFEST_KEYS[:-1], *OPTIONAL_KEYS)
+                 if key in manifest}
     digest = hashlib.sha256(json.dumps(described, sort_keys=True).encode())
     for name in (TOKENS_FILE, LORA_FILE):
         for key, tensor in sorted(load_file(folder / name).items()):
@@ -102,17 +107,18 @@ def load_adapter_set(path: str | os.PathLike) -> AdapterSet:
                                            manifest["tokens"].items()},
                       codes=dict(manifest["codes"]), base_fingerprint=manifest["base_fingerprint"],
                       fingerprint=manifest["fingerprint"], lora=dict(manifest["lora"]),
-                      source=manifest.get("source"))
+                      source=manifest.get("source"), text_encoder=manifest.get("text_encoder"))
 
 
 def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state: dict,
                       lora: dict, codes: dict[str, str], base_fingerprint: str,
-                      source: str | None = None) -> AdapterSet:
+                      source: str | None = None, text_encoder: str | None = None) -> AdapterSet:
     """Write an adapter folder atomically and return it loaded.
 
     `token_rows`: pid -> [hidden] embedding; `lora_state`: the UNet's PEFT LoRA state dict
     (`peft.utils.get_peft_model_state_dict`); `lora`: {"rank", "alpha", "target_modules"};
-    `source`: the images table the added identities (DiVE's expansion) came from.
+    `source`: the images table the added identities (DiVE's expansion) came from;
+    `text_encoder`: the base text encoder's fingerprint.
     """
     from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
@@ -130,8 +136,9 @@ def write_adapter_set(folder: str | os.PathLike, *, token_rows: dict, lora_state
         manifest = {"base_fingerprint": base_fingerprint,
                     "tokens": {str(pid): identity_token(pid) for pid in sorted(token_rows)},
                     "codes": dict(sorted(codes.items())), "lora": lora}
-        if source is not None:
-            manifest["source"] = source
+        for key, value in (("source", source), ("text_encoder", text_encoder)):
+            if value is not None:
+                manifest[key] = value
         manifest["fingerprint"] = _manifest_digest(manifest, staging)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return load_adapter_set(folder)

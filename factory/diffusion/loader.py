@@ -58,7 +58,7 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
     check_choice("pipeline kind", kind, PIPELINES)
     check_choice("scheduler", scheduler, SCHEDULERS)
     if adapters is not None:
-        adapters = checked_adapters(adapters, path)
+        adapters = checked_adapters(adapters, path, kind)
     folder = resolve_model_folder(path)
     unet_config = folder / "unet" / "config.json"
     if unet_config.is_file():  # fail before loading any weights
@@ -80,11 +80,17 @@ def load_pipeline(kind: str, path: str | os.PathLike, *, scheduler: str = "ddim"
     return pipeline
 
 
-def checked_adapters(adapters, path) -> AdapterSet:
-    """The adapter set named by `adapters`, if it was trained on the weights at `path`."""
+def checked_adapters(adapters, path, kind: str = "text2img") -> AdapterSet:
+    """The adapter set named by `adapters`, if it was trained on the weights at `path`; or, for
+    an inpainting model, on a model whose text encoder it shares (SD-inpainting is SD-1.5
+    fine-tuned: the identity tokens live in the shared text encoder and the LoRA sits on
+    attention projections of the same shapes; DLCR outfit changes of DiVE identities)."""
     if not isinstance(adapters, AdapterSet):
         adapters = load_adapter_set(adapters)
     fingerprint = model_fingerprint(path)
+    if kind == "inpaint" and adapters.text_encoder is not None and adapters.text_encoder == \
+            model_fingerprint(resolve_model_folder(path) / "text_encoder"):
+        return adapters
     if adapters.base_fingerprint != fingerprint:
         raise ValueError(f"{adapters.path}: adapters were trained on a base model with fingerprint "
                          f"{adapters.base_fingerprint}, but {path} has fingerprint {fingerprint}; "

@@ -38,7 +38,7 @@ from factory.generate.stage import WRITE_CPUS, absolute
 from factory.generate.task_batch import pick_device
 from factory.image_files import ImageFileError, decode_error
 from factory.run_record import differences
-from factory.source_identities import source_rows
+from factory.source_identities import generated_sources, source_rows
 from factory.table_io import read_table
 from schemas.config_base import ConfigError
 from schemas.generation_configs import GenerationJobConfig
@@ -172,8 +172,12 @@ class ReidScorer:
 
 
 def _references(config: GenerationJobConfig, pids: pl.Series) -> dict:
-    """Real images of the identities to score: paths, pids and modalities (DiVE's added
-    identities: their images in the adapter set's source table)."""
+    """Reference images of the identities to score: paths, pids and modalities. Their real
+    images (DiVE's added identities: theirs in the adapter set's source table), or, with
+    `filter.reference: sources`, the job's source images (`source_generated`)."""
+    if config.filter.reference == "sources":  # the config requires source_generated
+        sources = generated_sources(config).filter(pl.col("pid").is_in(pids.implode()))
+        return sources.select("path", "pid", "modality").to_dict(as_series=False)
     images = pl.from_arrow(read_table(config.images, "images")).filter(pl.col("origin") == "real")
     if config.adapters is not None and (source := load_adapter_set(config.adapters).source):
         images = pl.concat([images.select("image_id", "path", "pid", "modality"),

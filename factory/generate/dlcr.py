@@ -30,7 +30,8 @@ class DlcrInpainter:
     """A Ray Data actor: a batch of DLCR tasks -> encoded outfit changes and manifest columns."""
 
     def __init__(self, config: GenerationJobConfig):
-        self.pipeline, self.device = job_pipeline(config, "inpaint", with_adapters=False)
+        # with an adapter set (DLCR x DiVE), its identity tokens and LoRA too
+        self.pipeline, self.device = job_pipeline(config, "inpaint")
         self.parser = build_parser(config.masks, config.parser, self.device)
         self.image_format = config.image_format
         self.quality = config.generate.jpeg_quality

@@ -47,7 +47,7 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
-def job_pipeline(config, kind: str, *, with_adapters: bool = True):
+def job_pipeline(config, kind: str):
     """(pipeline, device): the job's diffusers pipeline of `kind` (text2img, img2img, inpaint),
     with the job's identity adapters when it has them, moved to this process's device."""
     from diffusers.utils import logging
@@ -56,7 +56,7 @@ def job_pipeline(config, kind: str, *, with_adapters: bool = True):
 
     logging.disable_progress_bar()  # one bar per component per actor is noise in the job's log
     recipe = config.plan.recipe
-    extra = {"adapters": config.adapters} if with_adapters and config.adapters else {}
+    extra = {"adapters": config.adapters} if config.adapters else {}
     device = pick_device()
     pipeline = load_pipeline(kind, config.model, scheduler=recipe.scheduler,
                              torch_dtype=torch_dtype(recipe.dtype), **extra)
