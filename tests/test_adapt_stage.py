@@ -103,6 +103,7 @@ def test_adapt_on_ray_resumes_and_reports(ray_cluster, toy_sd, sysu, tmp_path):
     assert adapters.path == tmp_path / "adapters" and len(adapters.tokens) == 8
     assert {LOSS_PNG, SAMPLES_PNG, REPORT} <= {p.name for p in adapters.path.iterdir()}
     assert "![samples](samples.png)" in report.read_text()
+    assert "images in fp32." in report.read_text()  # precision auto, on CPU
     first = json.loads(_last_history(run))
     assert len(first) == 2
     # More steps, same run: continues from step 2 (the first two losses are kept, not redone).

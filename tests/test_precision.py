@@ -13,7 +13,7 @@ from factory.laptop.presets import smoke_preset
 from factory.laptop.toy_sd.build import toy_sd_path
 from factory.precision import MixedPrecision, precision_name
 from factory.train.data import load_training_set
-from factory.train.loop import build_loader, build_reid_model
+from factory.train.loop import build_loader, build_reid_model, train_epoch
 from factory.train.loop import train_step as reid_train_step
 from factory.train.objectives import Objective
 from schemas.configs import AdaptConfig, ConfigError, TrainConfig, make_config
@@ -142,6 +142,17 @@ def test_reid_bf16_step_and_fp32_unchanged(toy_market):
     assert torch.equal(results["plain"][1], results["fp32"][1])
     assert all(math.isfinite(value) for value in results["bf16"][0].values())
     assert results["bf16"][1].dtype == torch.float32
+
+
+def test_reid_epoch_records_its_precision(toy_market):
+    config = TrainConfig(images=toy_market, **smoke_preset("train") | {"max_steps_per_epoch": 1})
+    data = load_training_set(config)
+    loader = build_loader(config, data, rank=0, world=1)
+    loader.batch_sampler.set_epoch(0)
+    model = build_reid_model(config, data)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    metrics = train_epoch(model, loader, Objective(config, data), optimizer, 0, config, "cpu")
+    assert metrics["steps"] == 1 and metrics["precision"] == "fp32"  # auto on CPU
 
 
 DTYPE = {"fp32": torch.float32, "bf16": torch.bfloat16}
