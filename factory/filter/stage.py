@@ -201,7 +201,7 @@ def keep_rates(out: Path) -> dict:
 
 def check_verdict(summary_file: Path, before: dict | None, now: dict) -> None:
     """Images already scored keep their `kept` flags: refuse to add to them under another
-    scorer or other thresholds, which would mix two verdicts in one table."""
+    scorer, thresholds or reference images, which would mix two verdicts in one table."""
     changed = differences(before or {}, now)
     if changed:
         raise ConfigError(f"{summary_file}: the images scored so far were judged "
@@ -236,7 +236,7 @@ def run_filter(config: GenerationJobConfig, *, restart: bool = False) -> dict:
     summary_file = out / SUMMARY_FILE
     previous = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     verdict = {"scorer": model_fingerprint(config.scorer)} | settings.model_dump(
-        include={"min_confidence", "min_similarity", "similarity_quantile"})
+        include={"min_confidence", "min_similarity", "similarity_quantile", "reference"})
     if scored.height:
         check_verdict(summary_file, previous.get("verdict"), verdict)
     threshold = previous.get("similarity_threshold")
