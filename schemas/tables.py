@@ -118,7 +118,7 @@ SCORES = _schema("scores", 3, [
 # in `<root>/_toy/`). What people and clothes each image shows, in words: a dataset's own (the
 # describe stage's `attributes` backend) or a VLM's answers (describe's per-image step), with the
 # model that wrote them (null lineage: the dataset's own text).
-DESCRIPTIONS = _schema("descriptions", 2, [
+DESCRIPTIONS = _schema("descriptions", 3, [
     _field("image_id", pa.string()),  # the id the dataset's reader gives the image
     # the person apart from their clothes; null: not asked of this image
     _field("identity_text", pa.string(), nullable=True),
