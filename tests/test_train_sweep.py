@@ -33,9 +33,17 @@ def test_search_space_covers_the_swept_fields(toy_market, tmp_path):
         sweep_config(toy_market, tmp_path, train=TRAIN | {"images": "x", "protocol": None})
 
 
+def _live_placement_groups() -> set[str]:
+    from ray.util import placement_group_table
+
+    return {key for key, group in placement_group_table().items() if group["state"] == "CREATED"}
+
+
 def test_sweep_reports_and_restores(ray_cluster, toy_market, tmp_path):
     config = sweep_config(toy_market, tmp_path)
+    live = _live_placement_groups()
     report = sweep(config)
+    assert _live_placement_groups() == live  # no trial's workers keep their CPUs
     table = pl.read_csv(report.parent / "results.csv")
     assert table.height == 2 and set(table["epochs"].to_list()) <= {1, 2}
     assert table["best_mAP"].drop_nulls().len() == 2

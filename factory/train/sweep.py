@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
+from ray.util import placement_group_table, remove_placement_group
 
 from factory.report.training import plt, save_figure
 from factory.run_record import check_run_record, run_record
@@ -47,7 +49,11 @@ def _trial(params: dict) -> None:
 def _tuner_args(config: SweepConfig) -> dict:
     # The trial function only drives its Ray Train run; the run's workers hold the resources.
     trainable = tune.with_resources(_trial, {"CPU": 0.01})
-    scheduler = ASHAScheduler(time_attr="epoch", max_t=config.train.epochs,
+    # max_t one past the last epoch: a trial that trains to the end returns by itself. Stopped
+    # by the scheduler at max_t instead, its actor would be killed before its Ray Train
+    # controller removes the workers' placement group, which then holds their CPUs until the
+    # driver exits (ray-project/ray#54305) and can starve the next trial.
+    scheduler = ASHAScheduler(time_attr="epoch", max_t=config.train.epochs + 1,
                               grace_period=config.grace_period,
                               reduction_factor=config.reduction_factor)
     return {"trainable": trainable, "scheduler": scheduler}
@@ -73,7 +79,25 @@ def run_sweep(config: SweepConfig, *, restart: bool = False) -> tune.ResultGrid:
                                         max_concurrent_trials=config.max_concurrent),
             run_config=tune.RunConfig(name=config.name, storage_path=str(path.parent)),
         )
-    return tuner.fit()
+    if not ray.is_initialized():  # what Tuner.fit would do; the groups are counted first
+        ray.init()
+    before = set(placement_group_table())
+    try:
+        return tuner.fit()
+    finally:
+        _remove_leaked_placement_groups(before)
+
+
+def _remove_leaked_placement_groups(before: set[str]) -> None:
+    """Remove the workers' placement groups of trials the scheduler stopped early (their Ray
+    Train controllers died with the trial actors before removing them, ray-project/ray#54305):
+    every group made during the sweep and still there once it is over."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup
+
+    for group_id, group in placement_group_table().items():
+        if group_id not in before and group["state"] == "CREATED":
+            remove_placement_group(PlacementGroup(PlacementGroupID(bytes.fromhex(group_id))))
 
 
 def _trial_name(result) -> str:
