@@ -5,6 +5,7 @@ job run again picks up where it stopped (`factory.laptop.smoke.smoke_job` makes 
 the toy world with the smoke models).
 """
 
+from factory.local_ray import init_ray
 from factory.pretrained.config_models import require_pulled
 from factory.pretrained.hub import pinned_folder
 from schemas.generation_configs import GenerationJobConfig
@@ -23,6 +24,8 @@ def run_job(config: GenerationJobConfig, stages: tuple[str, ...] = STAGES, *,
     if "filter" in stages and config.scorer is None:
         raise ValueError("stage 'filter' needs `scorer`: a ReID checkpoint from `factory train`")
     config = pinned_models(config, stages)
+    if {"generate", "filter"} & set(stages):  # describe starts Ray itself when it needs it
+        init_ray()
     summary = {}
     if "describe" in stages:
         from factory.describe import run_describe

@@ -10,7 +10,6 @@ attempt, so they would otherwise stay for good).
 """
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import torch
 from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from factory.local_ray import cluster_address, init_ray
 from factory.run_record import check_run_record, run_record
 from schemas.config_base import ConfigError, RayTrainRun
 
@@ -53,7 +53,7 @@ def build_trainer(loop: Callable[[dict], None], config: RayTrainRun, *,
 def check_gpus(config: RayTrainRun) -> None:
     """Fail at once, not after Ray Train has waited for a GPU that never comes, when GPUs are
     asked for from the local Ray this process would start on a machine without one."""
-    local = not ray.is_initialized() and not os.environ.get("RAY_ADDRESS")
+    local = not ray.is_initialized() and cluster_address() is None
     if config.gpus_per_worker and local and not torch.cuda.is_available():
         raise ConfigError(f"field 'gpus_per_worker': {config.gpus_per_worker} GPUs per worker, "
                           "but this machine has none and no Ray cluster is named (RAY_ADDRESS); "
@@ -83,6 +83,7 @@ def fit(loop: Callable[[dict], None], config: RayTrainRun, *, restart: bool = Fa
     folder = Path(config.storage_path) / config.name
     check_run_record(folder, run_record(config, extra=extra), restart=restart, name=config.name,
                      started=bool(run_checkpoints(folder)))
+    init_ray()
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {config.name!r} reported no checkpoint")

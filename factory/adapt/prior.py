@@ -17,6 +17,7 @@ import ray
 
 from factory.adapt.data import load_pixels
 from factory.atomic import write_bytes
+from factory.local_ray import init_ray
 from schemas.diffusion_configs import AdaptConfig
 
 CLASS_DIR = "class_images"
@@ -61,6 +62,7 @@ def make_class_images(config: AdaptConfig) -> list[Path]:
               f"base model for prior preservation")
         seeds = [int(np.random.SeedSequence([config.seed, index]).generate_state(1)[0])
                  for index in missing]
+        init_ray()
         task = ray.remote(num_cpus=1, num_gpus=config.gpus_per_worker)(render)
         made = ray.get(task.remote(config.model, None, [config.class_prompt] * len(missing),
                                    seeds, height=config.height, width=config.width,

@@ -41,9 +41,8 @@ def _method_section(lab: Lab, experiment: Experiment, world_images: Path) -> lis
 
 def run_demo(config: DemoConfig) -> Path:
     """Run the demo into `config.out`; returns the path of its Markdown report."""
-    import ray
-
     from factory.laptop.toy_sd.build import build_toy_sd
+    from factory.local_ray import init_ray
 
     started = time.perf_counter()
     out = Path(config.out).resolve()
@@ -56,8 +55,7 @@ def run_demo(config: DemoConfig) -> Path:
         build_toy_sd(lab.toy_sd, size=sizes.toy_sd, seed=config.seed)
     # Ray starts after the build, which does not need it, and before training seeds start in
     # threads (so that they do not race to start it).
-    if not ray.is_initialized():
-        ray.init()
+    init_ray()
     experiments = [EXPERIMENTS[method](lab) for method in config.methods]
     results = pl.DataFrame([row for experiment in experiments for row in experiment.rows])
     jobs = {experiment.method: experiment.job for experiment in experiments}

@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     import ray
 
     from factory.describe.stage import run_describe
+    from factory.local_ray import init_ray
 
     config = make_config(DescribeConfig, json.loads(args.config_json), source="--config-json")
     # A Ray of its own: the caller's workers run the caller's Python, which has no vLLM.
-    ray.init(address="local", include_dashboard=False, log_to_driver=True)
+    init_ray(address="local", include_dashboard=False, log_to_driver=True)
     try:
         table = run_describe(config, args.images, args.out, ask_vlm=not args.skip_vlm)
     except (ValueError, FileNotFoundError) as exc:

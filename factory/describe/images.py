@@ -132,8 +132,10 @@ def _ask(config: DescribeConfig, rows: list[dict], table: AnswersTable,
     import ray
 
     from factory.describe.vlm import VLM_BACKENDS, loading_config
+    from factory.local_ray import init_ray
 
     backend = VLM_BACKENDS[config.vlm_backend]
+    init_ray()
     dataset = ray.data.from_items(rows).map(_read_image, num_cpus=config.cpus_per_stage)
     accepted = 0
     for row in backend.replies(loading_config(config), dataset).iter_rows():

@@ -141,6 +141,9 @@ def ask(config: DescribeConfig, requests: list[Request], attempt: int) -> list[R
     """Send every request once (attempt `attempt`) through the configured backend."""
     import ray
 
+    from factory.local_ray import init_ray
+
+    init_ray()
     rows = [{"key": r.key, "kind": r.kind, "messages": json.dumps(r.messages), "attempt": attempt}
             for r in requests]
     # An HTTP payload carries its JSON schema as nested dicts, and Arrow would merge the two

@@ -236,6 +236,9 @@ def ask_images(config: DescribeConfig, rows: list[dict]) -> Iterator[dict]:
     yields {key, reply, failure} as the replies come (failure: why there is no reply)."""
     import ray
 
+    from factory.local_ray import init_ray
+
+    init_ray()
     dataset = ray.data.from_items(rows)
     for row in VLM_BACKENDS[config.vlm_backend].replies(config, dataset).iter_rows():
         failure = row.get("__inference_error__") or None

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import ray
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler
 from ray.util import placement_group_table, remove_placement_group
 
+from factory.local_ray import init_ray
 from factory.report.training import plt, save_figure
 from factory.run_record import check_run_record, run_record
 from factory.train.trainer import build_trainer, resolved
@@ -79,8 +79,7 @@ def run_sweep(config: SweepConfig, *, restart: bool = False) -> tune.ResultGrid:
                                         max_concurrent_trials=config.max_concurrent),
             run_config=tune.RunConfig(name=config.name, storage_path=str(path.parent)),
         )
-    if not ray.is_initialized():  # what Tuner.fit would do; the groups are counted first
-        ray.init()
+    init_ray()  # what Tuner.fit would do; the groups are counted first
     before = set(placement_group_table())
     try:
         return tuner.fit()
