@@ -1,5 +1,7 @@
 """The generate stage's output folder: part files, duplicates, orphans, leftovers, the sink."""
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -55,6 +57,21 @@ def test_sink_writes_sharded_images_then_parts(written):
         [("ff03", None, "generated image is all black")]
     assert sorted(committed_task_ids(written)["task_id"]) == ["aa01", "ab02", "ab04", "ff03"]
     assert len(part_files(written / GENERATED_DIR)) == 2
+
+
+def test_images_and_parts_are_readable_by_others(tmp_path):
+    """Under the usual umask 022 the sink's images and manifest parts are 0644, as `open()`
+    makes files (tables and reports: tests/test_bad_inputs.py)."""
+    old = os.umask(0o022)
+    try:
+        sink = ManifestSink(tmp_path, "jpg", rows_per_file=2)
+        sink.on_write_start()
+        sink.write([output_rows(["aa01"])], None)
+    finally:
+        os.umask(old)
+    files = [image_path(tmp_path, "dive", "aa01", "jpg"), *part_files(tmp_path / GENERATED_DIR)]
+    assert len(files) == 2
+    assert {oct(os.stat(path).st_mode & 0o777) for path in files} == {oct(0o644)}
 
 
 def test_a_rewritten_block_keeps_its_file_name(written):
