@@ -1,33 +1,14 @@
-"""The jobs under `ray job submit`, against a real local head with token auth, as on a cluster.
+"""The jobs under `ray job submit`, against a real local head with token auth, as on a cluster
+(the head: `tests/ray_nodes.py`)."""
 
-Ray 2.60: `ray start` turns token auth on when RAY_AUTH_MODE=token (or when a token already
-exists); it never creates the token itself, so the cluster's token is made first and handed to
-every Ray process and client through RAY_AUTH_TOKEN_PATH. The head runs with `--block` in a
-process group of its own; SIGTERM makes it stop every process it started.
-"""
-
-import json
-import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
-
-REPO = Path(__file__).parent.parent
-BIN = Path(sys.executable).parent  # the venv: its `python` runs the jobs, its `ray` the CLI
-RAY = str(BIN / "ray")
+from ray_nodes import RAY, REPO, cluster_env, job_info, start_head, wait_for_job_server
 
 
 @dataclass
@@ -38,62 +19,11 @@ class Head:
     token: str
 
     def job_info(self, submission_id: str) -> dict:
-        request = urllib.request.Request(f"{self.address}/api/jobs/{submission_id}",
-                                         headers={"Authorization": f"Bearer {self.token}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
+        return job_info(self.address, self.token, submission_id)
 
     def ray(self, *args: str, env: dict | None = None, timeout: int = 120):
         return subprocess.run([RAY, *args], env=env or self.env, cwd=REPO, capture_output=True,
                               text=True, timeout=timeout)
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
-def wait_for_job_server(address: str, token: str, head: subprocess.Popen, log: Path) -> None:
-    request = urllib.request.Request(f"{address}/api/jobs/",
-                                     headers={"Authorization": f"Bearer {token}"})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if head.poll() is not None:
-            raise RuntimeError(f"ray start exited with {head.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"no job server at {address} after 120 s:\n{log.read_text()}")
-
-
-def processes_under(temp_dir: Path) -> list[psutil.Process]:
-    """Processes of this head: every Ray process names its session folder on its command line."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if any(str(temp_dir) in part for part in process.info["cmdline"] or ()):
-            found.append(process)
-    return found
-
-
-def stop_head(head: subprocess.Popen, temp_dir: Path) -> list[psutil.Process]:
-    """SIGTERM to `ray start --block` (it stops its processes); returns any that outlived it."""
-    head.send_signal(signal.SIGTERM)
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait(timeout=30)
-    _, alive = psutil.wait_procs(processes_under(temp_dir), timeout=30)
-    for process in alive:  # ours: their command lines name our private session folder
-        process.kill()
-    return alive
 
 
 @pytest.fixture
@@ -102,33 +32,13 @@ def ray_head():
     # A short folder of its own: Ray's socket paths must fit in 107 bytes, and it must not meet
     # the session of any other Ray on the machine.
     temp_dir = Path(tempfile.mkdtemp(prefix="rf-ray-"))
-    token = secrets.token_hex(32)
-    (temp_dir / "auth_token").write_text(token)
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("RAY_ADDRESS", "RAY_AUTH_TOKEN")}
-    env |= {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
-            "RAY_AUTH_TOKEN_PATH": str(temp_dir / "auth_token"), "HF_HUB_OFFLINE": "1",
-            # SIGTERM would first drain the node for 30 s (for Serve); nothing here needs it.
-            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
-    gcs, dashboard, client, agent, agent_grpc, metrics, runtime_env = free_ports(7)
-    command = [RAY, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-               "--port", str(gcs), "--dashboard-host", "127.0.0.1",
-               "--dashboard-port", str(dashboard), "--ray-client-server-port", str(client),
-               "--dashboard-agent-listen-port", str(agent),
-               "--dashboard-agent-grpc-port", str(agent_grpc),
-               "--metrics-export-port", str(metrics), "--runtime-env-agent-port", str(runtime_env),
-               "--num-cpus", "2", "--object-store-memory", str(300 * 2**20),
-               "--temp-dir", str(temp_dir), "--disable-usage-stats"]
-    log = temp_dir / "head.log"
-    with log.open("w") as out:
-        head = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    address = f"http://127.0.0.1:{dashboard}"
+    env, token = cluster_env(temp_dir)
+    head, _, address = start_head(temp_dir, env, num_cpus=2, alone=True)
     try:
-        wait_for_job_server(address, token, head, log)
+        wait_for_job_server(address, token, head)
         yield Head(address, env, temp_dir, token)
     finally:
-        outlived = stop_head(head, temp_dir)
+        outlived = head.stop()
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert not outlived, f"Ray processes outlived their head: {outlived}"
 
