@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from factory.evaluate.closer import Workspace, hit_ranks
+
 # Junk mask of a block of queries: `junk(rows)` is a bool array (rows of the block, gallery).
 JunkMask = Callable[[slice], np.ndarray]
 
@@ -29,6 +31,10 @@ DistanceRows = Callable[[slice], np.ndarray]
 
 # Distances handled at a time (a block of queries): 4M, ~16 MB of float32 per temporary array.
 BLOCK_ENTRIES = 1 << 22
+
+# Distances counted at a time (a block is counted in parts this size): 512K, 2 MB of float32, so
+# the few passes over a part find it in the CPU's cache (`closer.order_keys` needs < 2**32).
+CACHED_ENTRIES = 1 << 19
 
 
 class RankMetrics(tuple):
@@ -110,7 +116,7 @@ def rank_metrics_by_rows(distance_rows: DistanceRows, q_pids, g_pids,
     memory is a few times one block (`shape`, when known, is checked against the pids first).
     A hit's rank is counted, not sorted out: 1 + the kept items closer than it, or as close with
     a smaller gallery index, counted among the items no farther than the query's last hit (the
-    only ones that can come first).
+    only ones that can come first) by comparing one int64 key per item, (distance, position).
     """
     q_pids, g_pids = _checked(q_pids, g_pids, max_rank, shape)
     num_q, num_g = len(q_pids), len(g_pids)
@@ -120,22 +126,34 @@ def rank_metrics_by_rows(distance_rows: DistanceRows, q_pids, g_pids,
     if block_rows is not None and block_rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
     block = block_rows or max(1, BLOCK_ENTRIES // num_g)
+    counted = max(1, CACHED_ENTRIES // num_g)  # rows counted at a time
+    work = Workspace()
     for start in range(0, num_q, block):
-        rows = slice(start, min(start + block, num_q))
-        dist = _checked_block(distance_rows(rows), rows, num_g)
-        hit_rows, hit_cols = gallery.same_pid(q_pids[rows])
-        dropped = None
-        if junk is not None:
-            dropped = np.asarray(junk(rows), dtype=bool)
-            not_junk = ~dropped[hit_rows, hit_cols]
-            hit_rows, hit_cols = hit_rows[not_junk], hit_cols[not_junk]
-        hit_rows, hit_cols, hit_ranks = _hits_by_rank(dist, dropped, hit_rows, hit_cols)
-        first_rank[rows], ap[rows], inp[rows] = _block_metrics(hit_rows, hit_ranks, len(dist))
-        if distinct_ids:
-            first_rank[rows] = _distinct_first_rank(dist, dropped, hit_rows, hit_cols,
-                                                    first_rank[rows], gallery.codes,
-                                                    len(gallery.pids))
+        block_dist = _shaped_block(distance_rows(slice(start, min(start + block, num_q))),
+                                   slice(start, min(start + block, num_q)), num_g)
+        for first in range(0, len(block_dist), counted):
+            rows = slice(start + first, start + min(first + counted, len(block_dist)))
+            dist = _without_nan(block_dist[first:first + counted], rows)
+            first_rank[rows], ap[rows], inp[rows] = _rows_metrics(
+                dist, rows, q_pids[rows], gallery, junk, distinct_ids, work)
     return _aggregate(first_rank, ap, inp, max_rank)
+
+
+def _rows_metrics(dist: np.ndarray, rows: slice, q_pids: np.ndarray, gallery: "_PidIndex",
+                  junk: JunkMask | None, distinct_ids: bool, work: Workspace):
+    """First-hit rank (0: no hit), AP and INP of the queries `rows`, their distances `dist`."""
+    hit_rows, hit_cols = gallery.same_pid(q_pids)
+    dropped = None
+    if junk is not None:
+        dropped = np.asarray(junk(rows), dtype=bool)
+        not_junk = ~dropped[hit_rows, hit_cols]
+        hit_rows, hit_cols = hit_rows[not_junk], hit_cols[not_junk]
+    hit_rows, hit_cols, ranks = hit_ranks(dist, dropped, hit_rows, hit_cols, work)
+    first_rank, ap, inp = _block_metrics(hit_rows, ranks, len(dist))
+    if distinct_ids:
+        first_rank = _distinct_first_rank(dist, dropped, hit_rows, hit_cols, first_rank,
+                                          gallery.codes, len(gallery.pids))
+    return first_rank, ap, inp
 
 
 def per_query(distmat, q_pids, g_pids, junk: JunkMask | None = None, *, max_rank: int = 50,
@@ -189,15 +207,23 @@ def _checked(q_pids, g_pids, max_rank: int, shape: tuple[int, int] | None):
 
 def _checked_block(dist, rows: slice, num_g: int) -> np.ndarray:
     """A block of distances as a float array of the expected shape, without NaN."""
+    return _without_nan(_shaped_block(dist, rows, num_g), rows)
+
+
+def _shaped_block(dist, rows: slice, num_g: int) -> np.ndarray:
+    """A block of distances as a C-contiguous float array of the expected shape."""
     dist = np.asarray(dist)
     if dist.shape != (rows.stop - rows.start, num_g):
         raise ValueError(f"the distances of query rows {rows.start}..{rows.stop - 1} have shape "
                          f"{dist.shape}, expected ({rows.stop - rows.start}, {num_g})")
     if not np.issubdtype(dist.dtype, np.floating):
         dist = dist.astype(np.float64)
-    dist = np.ascontiguousarray(dist)
-    nan_rows = np.flatnonzero(np.isnan(dist).any(axis=1))
-    if len(nan_rows):
+    return np.ascontiguousarray(dist)
+
+
+def _without_nan(dist: np.ndarray, rows: slice) -> np.ndarray:
+    if dist.size and np.isnan(dist.min()):  # min is NaN when any entry is: one cheap pass
+        nan_rows = np.flatnonzero(np.isnan(dist).any(axis=1))
         raise ValueError(f"distmat has NaN distances in query rows "
                          f"{(nan_rows[:10] + rows.start).tolist()}")
     return dist
@@ -220,68 +246,6 @@ class _PidIndex:
         row_starts = np.cumsum(size) - size
         cols = self.by_pid[np.repeat(self.starts[code] - row_starts, size) + np.arange(len(rows))]
         return rows, cols
-
-
-def _hits_by_rank(dist: np.ndarray, dropped: np.ndarray | None, rows: np.ndarray,
-                  cols: np.ndarray):
-    """Row, column and rank of every hit of a block, ordered by row and then rank.
-
-    Only the kept items no farther than a row's last hit can rank before one of its hits; those
-    are listed at once for the block, then each row's few hits are counted against its list.
-    """
-    values = dist[rows, cols]
-    order = np.lexsort((cols, values, rows))  # by row, then distance, then gallery index
-    rows, cols, values = rows[order], cols[order], values[order]
-    num_hits = np.bincount(rows, minlength=len(dist))
-    ends = np.cumsum(num_hits)
-    last_hit = np.full(len(dist), -np.inf, dtype=dist.dtype)
-    last_hit[num_hits > 0] = values[ends[num_hits > 0] - 1]
-    near = dist <= last_hit[:, None]
-    if dropped is not None:
-        np.greater(near, dropped, out=near)  # near and not dropped
-    near_flat = np.flatnonzero(near)  # row-major: each row's items in gallery order
-    near_values = dist.ravel()[near_flat]
-    row_starts = np.searchsorted(near_flat, np.arange(len(dist) + 1) * dist.shape[1])
-    ranks = np.empty(len(rows), dtype=np.int64)
-    for row in np.flatnonzero(num_hits):
-        hits = slice(ends[row] - num_hits[row], ends[row])
-        items = slice(row_starts[row], row_starts[row + 1])
-        ranks[hits] = _ranks_in_row(near_values[items], near_flat[items] - row * dist.shape[1],
-                                    values[hits], cols[hits])
-    return rows, cols, ranks
-
-
-def _ranks_in_row(values, cols, hit_values, hit_cols) -> np.ndarray:
-    """1 + the items (`values` at gallery `cols`) before each hit, the hits in (value, column)
-    order: closer, or as close with a smaller gallery index. Counted by binning: an item comes
-    before the hits from the first one farther than it on, or, when it ties with some hits, from
-    the first of those with a larger gallery index on (a hit ties with itself: not before it)."""
-    starts = _hits_below(hit_values, values, np.less_equal)  # = the first hit farther than it
-    # tied with the last hit not farther (`clip`: an item before every hit ties with none)
-    tied = np.take(hit_values, starts.astype(np.intp) - 1, mode="clip") == values
-    if np.count_nonzero(tied) > len(hit_values) or (hit_values[1:] == hit_values[:-1]).any():
-        tied = np.flatnonzero(tied)
-        first = _hits_below(hit_values, values[tied], np.less).astype(np.intp)
-        ties, tied_cols = starts[tied] - first, cols[tied]  # hits tied with each item
-        starts = starts.astype(np.intp)
-        starts[tied] = first
-        for offset in range(int(ties.max())):  # the tied hits in gallery order, a few at most
-            hit_col = np.take(hit_cols, first + offset, mode="clip")
-            starts[tied] += (offset < ties) & (hit_col <= tied_cols)
-    return 1 + np.cumsum(np.bincount(starts, minlength=len(hit_values) + 1))[:-1]
-
-
-def _hits_below(hit_values, values, compare) -> np.ndarray:
-    """For each value, the number of hits with `compare(hit, value)`: one SIMD comparison per
-    hit (a row has a few dozen at most), summed in bytes while they hold the count."""
-    dtype = np.uint8 if len(hit_values) < 256 else np.intp
-    step = max(1, BLOCK_ENTRIES // max(len(values), 1))
-    counts = np.add.reduce(compare(hit_values[:step, None], values).view(np.uint8), axis=0,
-                           dtype=dtype)
-    for start in range(step, len(hit_values), step):
-        counts += np.add.reduce(compare(hit_values[start:start + step, None], values)
-                                .view(np.uint8), axis=0, dtype=dtype)
-    return counts
 
 
 def _block_metrics(rows, ranks, num_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
