@@ -1,6 +1,12 @@
 """Write files and folders so that a reader sees the old one or the whole new one, never a
 part.
 
+A path in object storage (`factory.storage.ObjectPath`) has no rename: its file is made in a
+local temporary file and put as one object when whole, which a reader also sees whole or not at
+all; a folder is made locally, then uploaded (the old one's files deleted first), so a crash
+during the upload leaves a part of it: writers that must commit many files at once have their
+own protocol (`factory.generate.manifest`).
+
 Temporary files and folders are created with the process umask applied (0644 and 0755 under
 umask 022), as `open()` and `mkdir()` would make them: `tempfile.mkstemp` and `mkdtemp` make
 0600 and 0700, which would leave every table and report unreadable to the group.
@@ -10,9 +16,14 @@ import errno
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from factory.storage import ObjectPath
 
 
 def _fresh(folder: Path, prefix: str, suffix: str, make) -> Path:
@@ -42,8 +53,22 @@ def _new_file(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
+def _object_upload(path: ObjectPath) -> Iterator[Path]:
+    """Yield a local temporary path; on success put its bytes as the object `path`."""
+    with tempfile.TemporaryDirectory(prefix="reid-factory-upload-") as folder:
+        tmp = Path(folder) / path.name
+        yield tmp
+        path.write_bytes(tmp.read_bytes())
+
+
+@contextmanager
+def atomic_path(path: "str | os.PathLike | ObjectPath") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`, else delete it.
+    For a path in a bucket, the temporary file is local and put as one object on success."""
+    if isinstance(path, ObjectPath):
+        with _object_upload(path) as tmp:
+            yield tmp
+        return
     path = Path(path)
     _make_parent(path)
     if path.is_dir():
@@ -65,19 +90,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes(path: "str | os.PathLike | ObjectPath", data: bytes) -> None:
+    if isinstance(path, ObjectPath):
+        path.write_bytes(data)
+        return
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
+def write_text(path: "str | os.PathLike | ObjectPath", text: str) -> None:
     write_bytes(path, text.encode())
 
 
 @contextmanager
-def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+def atomic_folder(folder: "str | os.PathLike | ObjectPath") -> Iterator[Path]:
     """Yield an empty staging folder beside `folder`; on success it replaces `folder` whole (an
-    older one is moved aside, then deleted), else it is deleted."""
+    older one is moved aside, then deleted), else it is deleted. For a folder in a bucket the
+    staging folder is local and uploaded on success, after the old folder's files are deleted."""
+    if isinstance(folder, ObjectPath):
+        with tempfile.TemporaryDirectory(prefix="reid-factory-upload-") as staging:
+            yield Path(staging)
+            folder.rmtree()
+            pafs.copy_files(staging, folder.fs_path, source_filesystem=pafs.LocalFileSystem(),
+                            destination_filesystem=folder.filesystem)
+        return
     folder = Path(folder)
     _make_parent(folder)
     staging = _fresh(folder.parent, f".{folder.name}.", "", os.mkdir)

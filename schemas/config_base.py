@@ -14,17 +14,22 @@ import copy
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+
+from factory.storage import ObjectPath, storage_path
 
 
 class ConfigError(ValueError):
@@ -34,11 +39,25 @@ class ConfigError(ValueError):
 STORAGE_ROOT = "FACTORY_STORAGE_ROOT"
 
 
+def _storage_value(value):
+    if not isinstance(value, str | os.PathLike | ObjectPath):
+        raise ValueError(f"expected a path or an s3:// or gs:// URI, got {type(value).__name__}")
+    return storage_path(value)
+
+
+StoragePath = Annotated[
+    Path, PlainValidator(_storage_value), PlainSerializer(str, when_used="json"),
+    WithJsonSchema({"type": "string", "description": "a local path or an s3:// / gs:// URI"})]
+"""A data or output path: a local `Path`, or an `ObjectPath` for `s3://` and `gs://` URIs
+(`factory.storage`)."""
+
+
 class StrictModel(BaseModel):
     """A config section. With `FACTORY_STORAGE_ROOT` set (a cluster's shared folder), every
     relative path field, given or default, is taken under it instead of the working folder:
     the shipped configs then run unedited under `ray job submit`, whose working folder is a
-    throwaway copy of the repository."""
+    throwaway copy of the repository. The root may be a bucket (`s3://bucket/factory`): the
+    data and output paths (`StoragePath` fields) are then objects in it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
                               validate_default=True)
@@ -48,7 +67,7 @@ class StrictModel(BaseModel):
     def _under_storage_root(cls, value):
         root = os.environ.get(STORAGE_ROOT)
         if root and isinstance(value, Path) and not value.is_absolute():
-            return Path(root) / value
+            return storage_path(root) / value
         return value
 
 
@@ -62,8 +81,9 @@ class RayTrainRun(StrictModel):
     """GPUs each worker asks Ray for; 0 trains on CPU."""
     cpus_per_worker: float = Field(1.0, gt=0)
     """CPUs each worker asks Ray for."""
-    storage_path: Path = Path("runs")
-    """Where runs keep checkpoints and results; a local folder or a shared/cloud path."""
+    storage_path: StoragePath = Path("runs")
+    """Where runs keep checkpoints and results: a local or shared folder, or a bucket
+    (`s3://bucket/runs`)."""
     name: str = "run"
     """Run name: re-running with the same storage_path and name resumes from the last
     checkpoint."""

@@ -15,6 +15,7 @@ from factory.pretrained.imagenet import IMAGENET_WEIGHTS
 from schemas.config_base import (
     ConfigError,
     RayTrainRun,
+    StoragePath,
     StrictModel,
     apply_overrides,
     load_config,
@@ -62,9 +63,9 @@ class IngestConfig(StrictModel):
 
     dataset: str
     """Registry name of the dataset reader (`factory ingest --help` lists them)."""
-    root: Path
+    root: StoragePath
     """Folder the dataset was unpacked into."""
-    out: Path
+    out: StoragePath
     """Parquet file to write the `images` table to."""
 
 
@@ -84,7 +85,7 @@ class DemoConfig(StrictModel):
 class TrainConfig(RayTrainRun):
     """Train a ReID model on Ray Train, on real images plus (optionally) kept synthetic ones."""
 
-    images: Path
+    images: StoragePath
     """`images` table (Parquet) of the real dataset; its train split trains, its test split
     evaluates."""
     train_splits: list[Literal["train", "val"]] = ["train"]
@@ -93,14 +94,14 @@ class TrainConfig(RayTrainRun):
     """Train on the real training images; false: on the kept synthetic images alone, as
     classes of their own (Diffusion-ReID's pre-training on generated identities; needs
     `synthetic` and `mixing: extra_classes`). The real test split evaluates either way."""
-    synthetic: Path | None = None
+    synthetic: StoragePath | None = None
     """`generated` table (Parquet) of synthetic images to mix in."""
-    scores: Path | None = None
+    scores: StoragePath | None = None
     """`scores` table of the synthetic images; without one every synthetic image is used."""
     filter_threshold: float | None = Field(None, ge=0.0, le=1.0)
     """Keep synthetic images with confidence >= this (an image whose identity is not one of the
     scorer's classes, e.g. DiVE's added people, keeps the filter's `kept`); null: use `kept`."""
-    source_images: Path | None = None
+    source_images: StoragePath | None = None
     """DiVE's added identities: the RGB-only `images` table an adapter set's `source_images`
     named; the real RGB training images of each added identity with kept synthetic images join
     its class (real RGB + synthetic IR, as DiVE trains them). Needs `mixing: extra_classes`."""
@@ -149,7 +150,7 @@ class TrainConfig(RayTrainRun):
     """CAL: epoch at which the clothes-adversarial loss starts (CAL's code: 25)."""
     protocol: str | None = None
     """Evaluation protocol run on the test split after epochs (null: none)."""
-    refine_with: Path | None = None
+    refine_with: StoragePath | None = None
     """`generated` table of outfit changes of the query images: evaluate with DLCR's test-time
     prediction refinement (null: plain ranking)."""
     refine_versions: int = Field(4, ge=1)
@@ -213,7 +214,7 @@ class SweepConfig(StrictModel):
     """ASHA keeps the best 1/reduction_factor at each rung."""
     metric: str = "mAP"
     """Metric ASHA maximises (reported by every epoch's evaluation)."""
-    storage_path: Path = Path("runs")
+    storage_path: StoragePath = Path("runs")
     """Where the sweep keeps its state; an interrupted sweep resumes from there."""
     name: str = "sweep"
     """Sweep name: running again with the same storage_path and name resumes it."""

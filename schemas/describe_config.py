@@ -6,12 +6,11 @@ clothing items per outfit and writes a caption per identity. Its vLLM backends r
 describe stage's own environment (ARCHITECTURE.md); `attributes` needs no model at all.
 """
 
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from schemas.config_base import StrictModel
+from schemas.config_base import StoragePath, StrictModel
 
 DLCR_LLM = "meta-llama/Llama-2-7b-chat-hf"
 DLCR_VLM = "llava-hf/llava-1.5-7b-hf"
@@ -46,7 +45,7 @@ class DescribeConfig(StrictModel):
     max_answer_chars: int = Field(300, ge=16)
     """Longest VLM answer in characters: a longer JSON answer is rejected and asked again, a
     longer plain-text one (`transformers`) is cut at a word."""
-    answers: Path | None = None
+    answers: StoragePath | None = None
     """Per-image `descriptions` table the VLM writes (committed every 256 answers and after
     each round); a re-run asks only the images not in it. Null: beside the prompts table, as
     `<prompts stem>.descriptions.parquet`."""
@@ -54,7 +53,7 @@ class DescribeConfig(StrictModel):
     """Prompts to make: per-outfit clothing items (DLCR) and per-identity captions (LPE)."""
     splits: list[Literal["train", "val", "test"]] = ["train"]
     """Splits of the `images` table whose outfits and identities are described."""
-    descriptions: Path | None = None
+    descriptions: StoragePath | None = None
     """The dataset's own per-image descriptions (a `descriptions` table: identity_text,
     outfit_text, items), read when `vlm_backend` is `attributes` instead of asking a VLM."""
     redo_failed: bool = False

@@ -1,12 +1,11 @@
 """Configs of the diffusion stages that prepare generation: adapt (identity tokens + LoRA)."""
 
 import re
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from schemas.config_base import RayTrainRun
+from schemas.config_base import RayTrainRun, StoragePath
 
 # The SD-1.5 weights as mirrored after runwayml/stable-diffusion-v1-5 left the hub.
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -21,16 +20,16 @@ class AdaptConfig(RayTrainRun):
 
     model: str = SD15
     """Base text-to-image model: a local diffusers folder or a hub id."""
-    images: Path
+    images: StoragePath
     """`images` table (Parquet) whose training images are adapted to."""
-    out: Path
+    out: StoragePath
     """Adapter folder to write (identity_tokens.safetensors, lora.safetensors, adapters.json),
     with the run's report beside them."""
     splits: list[Literal["train", "val"]] = ["train"]
     """Splits whose training-role images are used."""
     identities: list[int] | None = None
     """Pids to learn a token for; null: every pid in the chosen splits."""
-    source_images: Path | None = None
+    source_images: StoragePath | None = None
     """DiVE's identity expansion: an RGB-only dataset's `images` table whose people join the
     adaptation as one extra RGB camera (code "rgb0", or "rgb" by modality) with tokens of their
     own (pids moved up by 1,000,000; `factory.source_identities`); null: none."""

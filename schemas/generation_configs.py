@@ -6,13 +6,12 @@ method's plan settings, the models) goes into the task ids, so changing it plans
 """
 
 import re
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from factory.methods import METHOD_NAMES, METHODS
-from schemas.config_base import StrictModel
+from schemas.config_base import StoragePath, StrictModel
 from schemas.describe_config import DescribeConfig
 
 Split = Literal["train", "val", "test"]
@@ -190,29 +189,29 @@ class GenerationJobConfig(StrictModel):
 
     method: Literal[METHOD_NAMES]
     """Generation method (ARCHITECTURE.md)."""
-    images: Path
+    images: StoragePath
     """`images` table of the real dataset (from `factory ingest`)."""
-    prompts: Path
+    prompts: StoragePath
     """`prompts` table: written by describe, read by plan."""
-    out: Path
+    out: StoragePath
     """Job folder: tasks.parquet, generated/ and failed/ manifests, images/, scores/."""
     model: str
     """Diffusers pipeline folder or hub id: SD-inpainting for DLCR, SD-1.5 otherwise."""
-    adapters: Path | None = None
+    adapters: StoragePath | None = None
     """Identity-token + LoRA adapter folder (from adapt); null: caption prompts, no tokens."""
-    masks: Path | None = None
+    masks: StoragePath | None = None
     """DLCR parser role, ground truth: a `parsing_masks` table (the dataset's own LIP masks)."""
     parser: str | None = None
     """DLCR parser role, a model: a transformers semantic-segmentation folder or hub id with
     LIP/ATR label names (used when `masks` is null)."""
-    scorer: Path | None = None
+    scorer: StoragePath | None = None
     """ReID checkpoint folder (from `factory train` on the real train split) for the filter."""
-    source_generated: Path | None = None
+    source_generated: StoragePath | None = None
     """DLCR x DiVE: another job's `generated` table (e.g. a DiVE job's `<out>/generated`) whose
     images DLCR changes the clothes of, instead of the real images; target outfits are every
     clothing prompt of `prompts` (any clothes-changing dataset's), and with `adapters` (the
     DiVE adapter set) each prompt is the source image's own followed by the clothing items."""
-    source_scores: Path | None = None
+    source_scores: StoragePath | None = None
     """`scores` table of `source_generated`: only its kept images are sources; null: all."""
     describe: DescribeConfig = DescribeConfig()
     """Describe stage (prompts)."""

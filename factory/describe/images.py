@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from factory.describe.llm import request_seed
 from factory.describe.replies import check_answer
+from factory.storage import storage_path
 from factory.table_io import read_table, write_table
 from schemas.describe_config import DescribeConfig
 from schemas.tables import DESCRIPTIONS
@@ -34,7 +35,7 @@ COMMIT_EVERY = 256
 def answers_path(config: DescribeConfig, prompts_path: Path) -> Path:
     """Where the VLM's answers go: `answers`, or beside the prompts table."""
     if config.answers is not None:
-        return Path(config.answers)
+        return storage_path(config.answers)
     return prompts_path.with_name(f"{prompts_path.stem}.descriptions.parquet")
 
 
@@ -115,7 +116,7 @@ def check_images_decode(images: pl.DataFrame) -> None:
 
 
 def _read_image(row: dict) -> dict:
-    return {**row, "image": Path(row["path"]).read_bytes()}
+    return {**row, "image": storage_path(row["path"]).read_bytes()}
 
 
 def _rows(config: DescribeConfig, pending: list[tuple[str, str]], paths: dict[str, str],

@@ -17,6 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from factory.storage import filesystem_and_path, storage_path
 from factory.table_io import read_table
 from schemas import validate
 from schemas.describe_config import DescribeConfig
@@ -57,10 +58,11 @@ def load_images(images_path: Path, config: DescribeConfig) -> pl.DataFrame:
 def read_descriptions(path: str | os.PathLike) -> pl.DataFrame:
     """A `descriptions` table; one written before lineage columns existed (version 1, a
     dataset's own text) gets them as nulls."""
-    path = Path(path)
+    path = storage_path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such table file")
-    table = pq.read_table(path)
+    filesystem, within = filesystem_and_path(path)
+    table = pq.read_table(within, filesystem=filesystem)
     if (table.schema.metadata or {}).get(VERSION_KEY) == b"1":
         for name in LINEAGE:
             table = table.append_column(name, pa.nulls(table.num_rows,
@@ -77,7 +79,7 @@ def dataset_descriptions(images: pl.DataFrame, images_path: Path,
             f"{images_path}: no per-image descriptions of dataset {images['dataset'][0]!r}; "
             "set `describe.vlm_backend` to a VLM (vllm, http, transformers) to describe the "
             "images, or `describe.descriptions` to the dataset's own `descriptions` table")
-    source = Path(config.descriptions)
+    source = storage_path(config.descriptions)
     texts = read_descriptions(source)
     missing = images.join(texts, on="image_id", how="anti")
     if not missing.is_empty():

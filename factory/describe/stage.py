@@ -25,6 +25,7 @@ from factory.describe.requests import (
     requests_for,
 )
 from factory.describe.vlm import pin_vlm_revision
+from factory.storage import storage_path
 from factory.table_io import read_table, write_table
 from schemas.describe_config import DescribeConfig
 from schemas.tables import PROMPTS
@@ -122,7 +123,7 @@ def run_describe(config: DescribeConfig, images_table: str | os.PathLike,
     missing here runs in the describe environment instead (a second Python, see
     `environment.py`). Returns the whole table.
     """
-    images_table, out = Path(images_table), Path(out_prompts_table)
+    images_table, out = storage_path(images_table), storage_path(out_prompts_table)
     images = load_images(images_table, config)
     table = PromptsTable(out, redo_failed=config.redo_failed)
     todo = prompt_keys(images, config) - table.keys

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from factory.atomic import atomic_folder
+from factory.storage import local_copy, storage_path
 from schemas.diffusion_configs import CODE_NAME
 
 TOKENS_FILE = "identity_tokens.safetensors"
@@ -87,8 +88,9 @@ def _manifest_digest(manifest: dict, folder: Path) -> str:
 
 
 def load_adapter_set(path: str | os.PathLike) -> AdapterSet:
-    """Read an adapter folder's manifest; a missing file or key is named in the error."""
-    folder = Path(path)
+    """Read an adapter folder's manifest (a local folder, or the local copy of one in a bucket);
+    a missing file or key is named in the error."""
+    folder = local_copy(storage_path(path))
     for name in (MANIFEST, TOKENS_FILE, LORA_FILE):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: missing file of an adapter folder")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from factory.diffusion.adapters import AdapterSet, apply_adapter_set, load_adapter_set
 from factory.pretrained.hub import is_hub_id, pinned_folder
+from factory.storage import is_uri, local_copy, storage_path
 
 # kind -> (diffusers pipeline class, UNet input channels it needs)
 PIPELINES = {
@@ -99,8 +100,11 @@ def checked_adapters(adapters, path, kind: str = "text2img") -> AdapterSet:
 
 
 def resolve_model_folder(path: str | os.PathLike) -> Path:
-    """A local folder as is; a hub id as its snapshot at the revision `factory models pull`
-    pinned (`factory.pretrained`; never downloaded here)."""
+    """A local folder as is; a folder in a bucket as its local copy (`factory.storage`); a hub
+    id as its snapshot at the revision `factory models pull` pinned (`factory.pretrained`;
+    never downloaded here)."""
+    if is_uri(path):
+        return local_copy(storage_path(path))
     if Path(path).is_dir():
         return Path(path)
     if not is_hub_id(str(path)):

@@ -16,7 +16,6 @@ rate of each method and the similarity threshold used go to `<out>/filter_summar
 """
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from factory.generate.task_batch import pick_device
 from factory.image_files import ImageFileError, decode_error
 from factory.run_record import differences
 from factory.source_identities import generated_sources, source_rows
+from factory.storage import rmtree, storage_path
 from factory.table_io import read_table
 from schemas.config_base import ConfigError
 from schemas.generation_configs import GenerationJobConfig
@@ -223,9 +223,9 @@ def run_filter(config: GenerationJobConfig, *, restart: bool = False) -> dict:
     if config.scorer is None:
         raise ValueError("the filter needs `scorer`: a ReID checkpoint folder from `factory train`")
     class_pids = checkpoint_class_pids(config.scorer)  # a bad scorer fails before Ray starts
-    out, settings = Path(config.out), config.filter
+    out, settings = storage_path(config.out), config.filter
     if restart:
-        shutil.rmtree(out / SCORES_DIR, ignore_errors=True)
+        rmtree(out / SCORES_DIR)
         (out / SUMMARY_FILE).unlink(missing_ok=True)
     generated = pl.from_arrow(read_manifest(out)).select("image_id", "path", "method", "pid",
                                                          "modality")

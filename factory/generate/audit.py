@@ -34,6 +34,7 @@ from factory.generate.manifest import (
 )
 from factory.image_files import ImageFileError, load_rgb
 from factory.plan.stage import TASKS_FILE
+from factory.storage import storage_path
 from factory.table_io import read_table
 
 # How many offending ids or files a problem line names.
@@ -105,11 +106,11 @@ def _check_images(audit: RunAudit, out: Path, written: pl.DataFrame, *, decode: 
     root = out / IMAGES_DIR
     files = {str(path.resolve()) for path in root.rglob("*") if path.is_file()}
     audit.image_files = len(files)
-    named = {str(Path(path).resolve()) for path in written["path"].drop_nulls()}
+    named = {str(storage_path(path).resolve()) for path in written["path"].drop_nulls()}
     audit.report("written row(s) without a path", written.filter(pl.col("path").is_null())
                  ["task_id"].to_list())
     audit.report("row image(s) outside images/", sorted(path for path in named
-                 if not Path(path).is_relative_to(root.resolve())))
+                 if not storage_path(path).is_relative_to(root.resolve())))
     missing = named - files
     audit.report("row image(s) missing", sorted(missing))
     audit.report("image file(s) without a row (orphans)", sorted(files - named - {
@@ -125,7 +126,8 @@ def _check_images(audit: RunAudit, out: Path, written: pl.DataFrame, *, decode: 
         audit.report("image(s) that do not decode", list(undecodable.values()))
     broken = missing | set(undecodable)
     audit.broken_tasks = sorted(written.filter(pl.col("path").map_elements(
-        lambda path: str(Path(path).resolve()) in broken, return_dtype=pl.Boolean))["task_id"])
+        lambda path: str(storage_path(path).resolve()) in broken, return_dtype=pl.Boolean)
+    )["task_id"])
 
 
 def _check_leftovers(audit: RunAudit, out: Path) -> None:
@@ -136,7 +138,7 @@ def _check_leftovers(audit: RunAudit, out: Path) -> None:
 def audit_run(out: str | os.PathLike, *, decode: bool = True) -> RunAudit:
     """Check the generation output folder `out` (see the module docstring); `decode=False`
     skips decoding the images (their presence is still checked)."""
-    out = Path(out)
+    out = storage_path(out)
     audit = RunAudit(out=str(out))
     try:
         tasks = pl.from_arrow(read_table(out / TASKS_FILE, "tasks"))
@@ -160,7 +162,7 @@ def audit_run(out: str | os.PathLike, *, decode: bool = True) -> RunAudit:
 def repair_run(out: str | os.PathLike) -> dict:
     """Remove leftovers and orphans and un-commit the tasks whose image is missing or does not
     decode (see the module docstring); returns what was done, by kind."""
-    out = Path(out)
+    out = storage_path(out)
     audit = audit_run(out)
     done = {"leftovers_removed": clear_leftovers(out),
             "uncommitted": uncommit(out, audit.broken_tasks) if audit.broken_tasks else 0}

@@ -7,7 +7,9 @@
     <out>/.staging/                         images being written (renamed into place when whole)
 
 Commit protocol: a block's images are written first (temp name, then rename), then its part file
-(temp name, then rename). A task is committed once its row is in a part file; a crash before
+(temp name, then rename). In a bucket (`out` an `s3://` or `gs://` URI) each image and part file
+is put as one whole object, images first, so the part file, put last, commits its block the same
+way, with no staging folder. A task is committed once its row is in a part file; a crash before
 that leaves an image without a row, which the next run overwrites (its path is fixed by the task
 id) or `remove_orphans` deletes. A retried block lands under the same file name when its rows are
 the same; if Ray regroups rows on a retry, `deduplicate_parts` drops the second copy, and
@@ -18,7 +20,6 @@ them, and audit, which reports them); `uncommit` takes tasks back so a re-run ma
 
 import hashlib
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pyarrow.dataset
 from ray.data import Datasink
 
 from factory.ingest.datasets.records import image_id
+from factory.storage import ObjectPath, filesystem_and_path, rmtree, storage_path
 from factory.table_io import write_table
 from schemas.tables import schema_for
 
@@ -46,7 +48,7 @@ def image_path(out: Path, method: str, task_id: str, image_format: str) -> Path:
 
 
 def part_files(folder: Path) -> list[str]:
-    return sorted(str(path) for path in Path(folder).glob(PART_GLOB))
+    return sorted(str(path) for path in storage_path(folder).glob(PART_GLOB))
 
 
 def read_parts(folder: Path, table: str, key: str, *, columns: list[str] | None = None,
@@ -58,11 +60,18 @@ def read_parts(folder: Path, table: str, key: str, *, columns: list[str] | None 
         empty = schema.empty_table()
         return empty.select(columns) if columns else empty
     wanted = None if columns is None else list(dict.fromkeys([key, *columns]))
-    rows = pyarrow.dataset.dataset(paths, schema=schema, format="parquet").to_table(
-        columns=wanted)
+    rows = _dataset(paths, schema=schema).to_table(columns=wanted)
     first = pl.from_arrow(rows.column(key)).is_first_distinct()
     rows = rows if first.all() else rows.filter(first.to_arrow())
     return rows.select(columns) if columns else rows
+
+
+def _dataset(paths: list[str], schema: pa.Schema | None = None) -> pyarrow.dataset.Dataset:
+    """Parquet files local or in one bucket as one pyarrow dataset."""
+    filesystem, _ = filesystem_and_path(storage_path(paths[0]))
+    if filesystem is not None:
+        paths = [storage_path(path).fs_path for path in paths]
+    return pyarrow.dataset.dataset(paths, schema=schema, format="parquet", filesystem=filesystem)
 
 
 def part_name(keys: list[str]) -> str:
@@ -73,7 +82,7 @@ def part_name(keys: list[str]) -> str:
 
 def write_part(folder: Path, rows: list[dict], table: str, key: str) -> Path:
     """Write rows as one validated part file of `table` (temp name, then rename)."""
-    path = Path(folder) / part_name([row[key] for row in rows])
+    path = storage_path(folder) / part_name([row[key] for row in rows])
     write_table(pa.Table.from_pylist(rows, schema=schema_for(table)), path, table)
     return path
 
@@ -87,12 +96,12 @@ def deduplicate_parts(folder: Path, table: str, key: str) -> int:
     keys = pl.scan_parquet(paths, include_file_paths="file").select(key, "file").collect()
     repeated = keys.filter(~pl.col(key).is_first_distinct())
     for file, group in repeated.group_by("file"):
-        rows = pyarrow.dataset.dataset(file[0], format="parquet").to_table()
+        rows = _dataset([file[0]]).to_table()
         keep = pl.from_arrow(rows.column(key)).is_in(group[key].implode()).not_()
         if keep.any():
-            write_table(rows.filter(keep.to_arrow()), file[0], table)
+            write_table(rows.filter(keep.to_arrow()), storage_path(file[0]), table)
         else:
-            os.unlink(file[0])
+            storage_path(file[0]).unlink()
     return repeated.height
 
 
@@ -113,7 +122,8 @@ def read_manifest(out: Path, *, failed: bool = False) -> pa.Table:
 def output_folders(out: Path) -> list[Path]:
     """What generate and filter wrote in `out` (what starting a job over deletes)."""
     names = (IMAGES_DIR, GENERATED_DIR, FAILED_DIR, SCORES_DIR, STAGING_DIR, FILTER_SUMMARY)
-    return [Path(out) / name for name in names if (Path(out) / name).exists()]
+    out = storage_path(out)
+    return [out / name for name in names if (out / name).exists()]
 
 
 def leftovers(out: Path) -> list[Path]:
@@ -122,15 +132,19 @@ def leftovers(out: Path) -> list[Path]:
     own, and strays there (a `.DS_Store`, a file a person dropped): in the part folders anything
     but `part-*.parquet` files, under `images/` anything but `<method>/<shard>/<task_id>.<ext>`
     files. Whatever else lives in `out` (a smoke job's models) is left alone."""
-    found = [path for path in Path(out).glob("*.tmp") if path.is_file()]
-    staging = Path(out) / STAGING_DIR
+    out = storage_path(out)
+    found = [path for path in out.glob("*.tmp") if path.is_file()]
+    staging = out / STAGING_DIR
     if staging.is_dir():
         found += sorted(staging.iterdir())
     for folder in (GENERATED_DIR, FAILED_DIR, SCORES_DIR):
-        if (Path(out) / folder).is_dir():
-            found += sorted(path for path in (Path(out) / folder).iterdir()
+        if (out / folder).is_dir():
+            found += sorted(path for path in (out / folder).iterdir()
                             if not (path.is_file() and path.match(PART_GLOB)))
-    images = Path(out) / IMAGES_DIR
+    images = out / IMAGES_DIR
+    if isinstance(images, ObjectPath):  # files only: a bucket has no empty folders
+        return found + [path for path in images.rglob("*") if path.is_file() and not
+                        _image_file(str(path.relative_to(images)))]
     for parent, folders, files in os.walk(images) if images.is_dir() else ():
         depth = len(Path(parent).relative_to(images).parts)  # 0 images/, 1 method, 2 shard
         for name in files:
@@ -142,13 +156,19 @@ def leftovers(out: Path) -> list[Path]:
     return found
 
 
+def _image_file(relative: str) -> bool:
+    """Whether a path under `images/` is where an image belongs: `<method>/<shard>/<name>`."""
+    parts = relative.split("/")
+    return len(parts) == 3 and not parts[2].startswith(".") and not parts[2].endswith(".tmp")
+
+
 def clear_leftovers(out: Path) -> int:
     """Delete `leftovers(out)`: what a killed run leaves half-done and strays. Run only while no
     job writes to `out`. Returns the number of entries removed."""
     found = leftovers(out)
     for path in found:
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            rmtree(path)
         else:
             path.unlink(missing_ok=True)
     return len(found)
@@ -161,10 +181,11 @@ def uncommit(out: Path, task_ids: list[str]) -> int:
     task_ids = pl.Series(task_ids, dtype=pl.String)
     rows = pl.from_arrow(read_manifest(out)).filter(pl.col("task_id").is_in(task_ids.implode()))
     for path in rows["path"].drop_nulls():
-        Path(path).unlink(missing_ok=True)
-    removed = sum(_drop_rows(Path(out) / folder, "generated", "task_id", task_ids)
+        storage_path(path).unlink(missing_ok=True)
+    out = storage_path(out)
+    removed = sum(_drop_rows(out / folder, "generated", "task_id", task_ids)
                   for folder in (GENERATED_DIR, FAILED_DIR))
-    _drop_rows(Path(out) / SCORES_DIR, "scores", "image_id", rows["image_id"])
+    _drop_rows(out / SCORES_DIR, "scores", "image_id", rows["image_id"])
     return removed
 
 
@@ -172,15 +193,15 @@ def _drop_rows(folder: Path, table: str, key: str, keys: pl.Series) -> int:
     """Rewrite each part file of `folder` without the rows whose `key` is in `keys`."""
     dropped = 0
     for file in part_files(folder):
-        rows = pyarrow.dataset.dataset(file, format="parquet").to_table()
+        rows = _dataset([file]).to_table()
         keep = pl.from_arrow(rows.column(key)).is_in(keys.implode()).not_()
         dropped += int((~keep).sum())
         if keep.all():
             continue
         if keep.any():
-            write_table(rows.filter(keep.to_arrow()), file, table)
+            write_table(rows.filter(keep.to_arrow()), storage_path(file), table)
         else:
-            os.unlink(file)
+            storage_path(file).unlink()
     return dropped
 
 
@@ -188,6 +209,7 @@ def remove_orphans(out: Path, method: str) -> int:
     """Delete images of `method` that no committed row names (left by a run killed between an
     image and its manifest, or planned by an older config). Goes shard by shard, the committed
     ids in polars, so memory stays flat at millions of images. Returns the number removed."""
+    out = storage_path(out)
     root = out / IMAGES_DIR / method
     paths = part_files(out / GENERATED_DIR)
     if not root.is_dir():
@@ -197,15 +219,15 @@ def remove_orphans(out: Path, method: str) -> int:
     shards = committed.with_columns(shard=pl.col("task_id").str.slice(0, 2)).partition_by(
         "shard", as_dict=True, include_key=False)
     removed = 0
-    for shard in os.scandir(root):
+    for shard in root.iterdir():
         if not shard.is_dir():  # a stray (`leftovers`), not a shard
             continue
-        files = pl.DataFrame({"name": [entry.name for entry in os.scandir(shard.path)]},
+        files = pl.DataFrame({"name": [entry.name for entry in shard.iterdir()]},
                              schema={"name": pl.String})
         files = files.with_columns(task_id=pl.col("name").str.split(".").list.first())
         known = shards.get((shard.name,), committed.clear())
         for name in files.join(known, on="task_id", how="anti")["name"]:
-            os.unlink(os.path.join(shard.path, name))
+            (shard / name).unlink()
             removed += 1
     return removed
 
@@ -214,7 +236,7 @@ class PartSink(Datasink):
     """Ray Data sink writing each write task's rows as one part file of `table` in `folder`."""
 
     def __init__(self, folder: Path, table: str, key: str, rows_per_file: int):
-        self.folder, self.table, self.key = Path(folder), table, key
+        self.folder, self.table, self.key = storage_path(folder), table, key
         self.rows_per_file = rows_per_file
 
     @property
@@ -233,11 +255,13 @@ class ManifestSink(PartSink):
     images) and `failed` parts (tasks that made no image, with the reason)."""
 
     def __init__(self, out: Path, image_format: str, rows_per_file: int):
-        super().__init__(Path(out) / GENERATED_DIR, "generated", "task_id", rows_per_file)
-        self.out, self.image_format = Path(out), image_format
+        super().__init__(storage_path(out) / GENERATED_DIR, "generated", "task_id",
+                         rows_per_file)
+        self.out, self.image_format = storage_path(out), image_format
 
     def on_write_start(self, schema=None) -> None:
-        (self.out / STAGING_DIR).mkdir(parents=True, exist_ok=True)
+        if not isinstance(self.out, ObjectPath):
+            (self.out / STAGING_DIR).mkdir(parents=True, exist_ok=True)
 
     def write(self, blocks, ctx) -> int:
         written, failed = [], []
@@ -255,6 +279,9 @@ class ManifestSink(PartSink):
         return len(written) + len(failed)
 
     def _write_image(self, path: Path, data: bytes) -> str:
+        if isinstance(path, ObjectPath):  # one whole object
+            path.write_bytes(data)
+            return str(path)
         staged = self.out / STAGING_DIR / f"{path.name}.{uuid.uuid4().hex}.tmp"
         staged.write_bytes(data)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ row and redoes the rest, ending with exactly one committed image (or failure row
 
 import json
 import time
-from pathlib import Path
 
 import polars as pl
 
@@ -26,6 +25,7 @@ from factory.generate.manifest import (
 )
 from factory.methods import method
 from factory.plan.stage import read_tasks
+from factory.storage import storage_path
 from schemas.generation_configs import GenerationJobConfig
 
 # Blocks per actor at least, so the pool stays busy to the end of a small job.
@@ -49,7 +49,7 @@ def pending_tasks(config: GenerationJobConfig) -> tuple[pl.DataFrame, int]:
     if methods != [config.method]:
         raise ValueError(f"{config.out}/tasks.parquet holds {methods} tasks, the config's method "
                          f"is {config.method!r}; run `factory plan` with this config")
-    committed = committed_task_ids(Path(config.out))
+    committed = committed_task_ids(storage_path(config.out))
     return tasks.join(committed, on="task_id", how="anti", maintain_order="left"), tasks.height
 
 
@@ -90,7 +90,7 @@ def run_generate(config: GenerationJobConfig) -> dict:
     import ray
 
     config = absolute(config)
-    out = Path(config.out)
+    out = storage_path(config.out)
     settings = config.generate
     cleared = clear_leftovers(out)
     pending, planned = pending_tasks(config)

@@ -15,6 +15,7 @@ from factory.laptop.toy_sd.build import toy_sd_path
 from factory.laptop.toyworld.layouts import render_layout
 from factory.laptop.toyworld.writer import world_root, world_tables
 from factory.methods import METHODS
+from factory.storage import storage_path
 from factory.table_io import read_table
 from schemas.configs import ToyWorldConfig
 from schemas.describe_config import DescribeConfig
@@ -39,7 +40,7 @@ def toy_world_images(layout: str, folder: Path, *, seed: int = 0, identities: in
 def toy_job(method: str, images: Path, toy_sd: Path, out: Path, **sections) -> GenerationJobConfig:
     """A job of `method` on the toy world whose `images` table is at `images`, writing to `out`
     (prompts written there once)."""
-    prompts = Path(out) / "prompts.parquet"
+    prompts = storage_path(out) / "prompts.parquet"
     recipe = METHODS[method]
     frame = pl.from_arrow(read_table(images, "images"))
     tables = world_tables(world_root(frame["path"][0]))

@@ -9,7 +9,6 @@ rows from the inputs `plan.rows` reads.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +17,7 @@ from factory.methods import method
 from factory.plan.hashing import hex_ids, prefix_lanes, row_lanes
 from factory.plan.rows import PlanInputs, load_inputs
 from factory.run_record import differences
+from factory.storage import rmtree, storage_path
 from factory.table_io import read_table, write_table
 from schemas.config_base import ConfigError
 from schemas.generation_configs import GenerationJobConfig
@@ -53,7 +53,7 @@ def plan_tasks(config: GenerationJobConfig, inputs: PlanInputs | None = None) ->
 
 
 def tasks_path(config: GenerationJobConfig) -> Path:
-    return Path(config.out) / TASKS_FILE
+    return storage_path(config.out) / TASKS_FILE
 
 
 def run_plan(config: GenerationJobConfig, *, restart: bool = False) -> dict:
@@ -76,11 +76,11 @@ def check_replan(config: GenerationJobConfig, tasks: pl.DataFrame, *, restart: b
     job's outputs (images, manifests, scores) so it starts over."""
     from factory.generate.manifest import committed_task_ids, output_folders
 
-    out = Path(config.out)
+    out = storage_path(config.out)
     if restart:
         for path in output_folders(out):
             if path.is_dir():
-                shutil.rmtree(path)
+                rmtree(path)
             else:
                 path.unlink()
         return

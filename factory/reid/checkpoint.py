@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from factory.atomic import atomic_path, write_text
 from factory.reid.models import ReIDModel, build_model
+from factory.storage import local_copy, storage_path
 
 CHECKPOINT_WEIGHTS = "model.safetensors"
 CHECKPOINT_CONFIG = "config.json"
@@ -38,8 +39,9 @@ def save_checkpoint(model: ReIDModel, folder: str | Path, config: dict | None = 
 
 
 def load_checkpoint_config(folder: str | Path) -> dict:
-    """The whole `config.json` of a checkpoint: {"format", "model", "config", "class_pids"}."""
-    path = Path(folder) / CHECKPOINT_CONFIG
+    """The whole `config.json` of a checkpoint (a folder, local or in a bucket): {"format",
+    "model", "config", "class_pids"}."""
+    path = storage_path(folder) / CHECKPOINT_CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{folder}: not a ReID checkpoint (no {CHECKPOINT_CONFIG})")
     try:
@@ -65,7 +67,7 @@ def load_checkpoint(folder: str | Path, *, device: str | torch.device = "cpu") -
     """Rebuild the model saved in `folder` and load its weights; returned in eval mode."""
     spec = load_checkpoint_config(folder)["model"]
     model = build_model(spec["name"], spec["num_classes"], **spec["options"])
-    model.load_state_dict(load_file(Path(folder) / CHECKPOINT_WEIGHTS))
+    model.load_state_dict(load_file(local_copy(storage_path(folder)) / CHECKPOINT_WEIGHTS))
     return model.to(device).eval()
 
 
@@ -74,7 +76,7 @@ def backbone_state(folder: str | Path) -> dict[str, torch.Tensor]:
     `TrainConfig.pretrained` loads), without building the model."""
     load_checkpoint_config(folder)  # a clear error when `folder` is no checkpoint
     state = {}
-    for key, value in load_file(Path(folder) / CHECKPOINT_WEIGHTS).items():
+    for key, value in load_file(local_copy(storage_path(folder)) / CHECKPOINT_WEIGHTS).items():
         for part in ("stem.", "body."):
             if key.startswith(part):
                 state[key.removeprefix(part)] = value.contiguous()

@@ -23,6 +23,7 @@ from factory.atomic import write_bytes, write_text
 from factory.ingest.datasets.records import image_id
 from factory.laptop.toyworld.render import encode_jpeg, encode_png, render
 from factory.laptop.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
+from factory.storage import storage_path
 from factory.table_io import write_table
 from schemas.tables import schema_for
 
@@ -108,12 +109,12 @@ def _chunks(plan: LayoutPlan, root: Path, seed: int, size: tuple[int, int]) -> I
 
 def world_tables(root: str | Path) -> dict[str, Path]:
     """The per-image tables of the toy world rendered at `root`, by table name."""
-    return {name: Path(root) / file for name, file in TABLE_FILES.items()}
+    return {name: storage_path(root) / file for name, file in TABLE_FILES.items()}
 
 
 def world_root(image_path: str | Path) -> Path:
     """The root of the rendered toy world that holds the image at `image_path`."""
-    for folder in Path(image_path).parents:
+    for folder in storage_path(image_path).parents:
         if (folder / MARKER).exists():
             return folder
     raise FileNotFoundError(f"{image_path}: not in a rendered toy world (no {MARKER} above it)")
