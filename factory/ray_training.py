@@ -10,7 +10,6 @@ attempt, so they would otherwise stay for good).
 """
 
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from ray.train.torch import TorchTrainer
 
 from factory.local_ray import cluster_address, init_ray
 from factory.run_record import check_run_record, run_record
+from factory.storage import ObjectPath, rmtree, storage_path
 from schemas.config_base import ConfigError, RayTrainRun
 
 TRAIN_STATE = "train_state.pt"
@@ -62,7 +62,7 @@ def check_gpus(config: RayTrainRun) -> None:
 
 def run_checkpoints(folder: Path) -> list[Path]:
     """The checkpoint folders of the run in `folder`, oldest first (Ray names them by time)."""
-    return sorted(path for path in Path(folder).glob("checkpoint_*") if path.is_dir())
+    return sorted(path for path in storage_path(folder).glob("checkpoint_*") if path.is_dir())
 
 
 def prune_checkpoints(folder: Path, keep: int, last: Path) -> list[Path]:
@@ -70,8 +70,16 @@ def prune_checkpoints(folder: Path, keep: int, last: Path) -> list[Path]:
     returns the deleted ones."""
     old = [path for path in run_checkpoints(folder)[:-keep] if path != last]
     for path in old:
-        shutil.rmtree(path, ignore_errors=True)
+        rmtree(path)
     return old
+
+
+def result_path(config: RayTrainRun, path: str) -> "Path | ObjectPath":
+    """A path Ray Train reports (a run's or a checkpoint's) as a path of `config`'s storage:
+    Ray gives paths in a bucket without their scheme."""
+    storage = storage_path(config.storage_path)
+    return ObjectPath(f"{storage.scheme}://{path}") if isinstance(storage, ObjectPath) \
+        else Path(path)
 
 
 def fit(loop: Callable[[dict], None], config: RayTrainRun, *, restart: bool = False,
@@ -80,14 +88,14 @@ def fit(loop: Callable[[dict], None], config: RayTrainRun, *, restart: bool = Fa
     work, if it would resume a run started with another config (`restart`: start it over;
     `extra`: what else decides what is trained, recorded with the config)."""
     check_gpus(config)
-    folder = Path(config.storage_path) / config.name
+    folder = storage_path(config.storage_path) / config.name
     check_run_record(folder, run_record(config, extra=extra), restart=restart, name=config.name,
                      started=bool(run_checkpoints(folder)))
     init_ray()
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {config.name!r} reported no checkpoint")
-    prune_checkpoints(folder, config.keep_checkpoints, Path(result.checkpoint.path))
+    prune_checkpoints(folder, config.keep_checkpoints, result_path(config, result.checkpoint.path))
     return result
 
 

@@ -11,10 +11,10 @@ over.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 from factory.atomic import write_text
+from factory.storage import rmtree, storage_path
 from schemas.config_base import ConfigError
 
 RUN_RECORD = "run_config.json"
@@ -40,10 +40,10 @@ def check_run_record(folder: Path, record: dict, *, started: bool, restart: bool
     """Before a run starts or resumes in `folder`: with `restart`, delete the folder; else, if
     the run has state to resume (`started`), refuse a `record` other than the one it was started
     with; then write `record` (a run not yet started may be retried with any config)."""
-    folder = Path(folder)
+    folder = storage_path(folder)
     path = folder / RUN_RECORD
     if restart and folder.exists():
-        shutil.rmtree(folder)
+        rmtree(folder)
     elif started:
         if not path.is_file():
             raise ConfigError(f"{folder}: run {name!r} has checkpoints but no {RUN_RECORD} (it "

@@ -317,7 +317,8 @@ def local_copy(path: "Path | ObjectPath") -> Path:
         with atomic_folder(target.parent) as staging:
             if path.is_file():
                 (staging / path.name).write_bytes(path.read_bytes())
-            else:
+            else:  # pyarrow makes only the folders below the target
+                (staging / path.name).mkdir()
                 pafs.copy_files(path.fs_path, str(staging / path.name),
                                 source_filesystem=path.filesystem,
                                 destination_filesystem=pafs.LocalFileSystem())

@@ -2,6 +2,7 @@
 source images, tables, generated images, manifests and scores, read and written over HTTP by
 the driver and the Ray workers."""
 
+import json
 from pathlib import Path
 
 import polars as pl
@@ -11,9 +12,14 @@ from generation_inputs import toy_job
 from factory.generate.audit import audit_run
 from factory.generate.manifest import read_manifest
 from factory.generate.stage import run_generate
+from factory.laptop.presets import smoke_preset
 from factory.plan.stage import run_plan
+from factory.ray_training import run_checkpoints
+from factory.reid.checkpoint import load_checkpoint
 from factory.storage import storage_path
 from factory.table_io import read_table, write_table
+from factory.train.run import train
+from schemas.configs import TrainConfig
 
 
 def upload(folder: Path, target) -> None:
@@ -49,3 +55,22 @@ def test_generation_job_in_a_bucket(ray_cluster, toy_images, toy_sd, bucket):
     written = pl.from_arrow(read_manifest(config.out))
     assert written["path"].str.starts_with(f"{bucket}/job/images/").all()
     assert all(storage_path(path).is_file() for path in written["path"])
+
+
+def test_training_in_a_bucket(ray_cluster, toy_market, bucket):
+    """Images, checkpoints, the published model and the report all in the bucket; a second run
+    with more epochs resumes from the bucket's last checkpoint."""
+    root = storage_path(bucket)
+    images = images_in_bucket(toy_market, root)
+    config = TrainConfig(images=str(images), storage_path=str(root / "runs"), name="run",
+                         **smoke_preset("train"), protocol="market1501")
+    model, report = train(config)
+    assert model == root / "runs" / "run" / "model"
+    assert sorted(path.name for path in model.iterdir()) == [
+        "config.json", "history.json", "model.safetensors"]
+    assert (report.parent / "curves.png").is_file() and "mAP" in report.read_text()
+    model, _ = train(config.model_copy(update={"epochs": 3}))
+    history = json.loads((model / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert load_checkpoint(model).num_classes == 8
+    assert len(run_checkpoints(root / "runs" / "run")) == config.keep_checkpoints

@@ -80,3 +80,6 @@ def test_local_copy_fetches_a_folder_once_per_version(bucket, tmp_path, monkeypa
     (folder / "config.json").write_text('{"changed": 1}')
     assert (local_copy(folder) / "config.json").read_text() == '{"changed": 1}'
     assert local_copy(tmp_path) == tmp_path
+    flat = storage_path(bucket) / "flat"  # files only, no folder below it
+    (flat / "a.txt").write_text("a")
+    assert (local_copy(flat) / "a.txt").read_text() == "a"

@@ -10,6 +10,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from factory.atomic import atomic_path, write_text  # noqa: E402
 from factory.report.markdown import markdown_table  # noqa: E402
+from factory.storage import storage_path  # noqa: E402
 
 CURVES = (("loss", ("id_loss", "metric_loss", "clothes_loss", "adversarial_loss")),
           ("accuracy", ("rank1", "mAP")))
@@ -68,7 +69,7 @@ def write_train_report(history, folder: Path, *, name: str, checkpoint: str | No
                        summary: dict[str, str] | None = None) -> Path:
     """`report.md` + `curves.png` of one training run in `folder`; `summary`: what it trained on
     and how it is evaluated, in words."""
-    folder = Path(folder)
+    folder = storage_path(folder)
     plot_curves(history, folder / "curves.png", title=name)
     shown = [c for c in ("epoch", "lr", "steps", "id_loss", "metric_loss", "clothes_loss",
                          "adversarial_loss", "rank1", "mAP", "precision") if c in history]

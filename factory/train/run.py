@@ -7,7 +7,7 @@ import pandas as pd
 import ray.train
 
 from factory.atomic import atomic_folder, write_text
-from factory.ray_training import HISTORY, read_history
+from factory.ray_training import HISTORY, read_history, result_path
 from factory.reid.checkpoint import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
 from factory.report.markdown import markdown_table
 from factory.report.training import write_train_report
@@ -34,10 +34,11 @@ def train(config: TrainConfig, *, restart: bool = False) -> tuple[Path, Path]:
     `<storage_path>/<name>/model`, holds the last checkpoint's model at a path that does not
     change from run to run (what a job's `scorer` or a fine-tune names)."""
     result = fit(config, restart=restart)
-    model = publish_model(result.checkpoint, Path(result.path) / MODEL_DIR)
+    folder = result_path(config, result.path)
+    model = publish_model(result.checkpoint, folder / MODEL_DIR)
     history = pd.DataFrame(read_history(result.checkpoint))
     summary = training_summary(config, load_training_set(config))
-    report = write_train_report(history, Path(result.path), name=config.name, checkpoint=model,
+    report = write_train_report(history, folder, name=config.name, checkpoint=model,
                                 summary=summary)
     return model, report
 
