@@ -74,10 +74,10 @@ def prune_checkpoints(folder: Path, keep: int, last: Path) -> list[Path]:
     return old
 
 
-def result_path(config: RayTrainRun, path: str) -> "Path | ObjectPath":
-    """A path Ray Train reports (a run's or a checkpoint's) as a path of `config`'s storage:
-    Ray gives paths in a bucket without their scheme."""
-    storage = storage_path(config.storage_path)
+def result_path(storage: "str | Path | ObjectPath", path: str) -> "Path | ObjectPath":
+    """A path Ray Train or Tune reports (a run's, a trial's or a checkpoint's) as a path of the
+    `storage` it was given: Ray gives paths in a bucket without their scheme."""
+    storage = storage_path(storage)
     return ObjectPath(f"{storage.scheme}://{path}") if isinstance(storage, ObjectPath) \
         else Path(path)
 
@@ -95,7 +95,8 @@ def fit(loop: Callable[[dict], None], config: RayTrainRun, *, restart: bool = Fa
     result = build_trainer(loop, config).fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {config.name!r} reported no checkpoint")
-    prune_checkpoints(folder, config.keep_checkpoints, result_path(config, result.checkpoint.path))
+    last = result_path(config.storage_path, result.checkpoint.path)
+    prune_checkpoints(folder, config.keep_checkpoints, last)
     return result
 
 

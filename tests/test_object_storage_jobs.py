@@ -2,6 +2,7 @@
 source images, tables, generated images, manifests and scores, read and written over HTTP by
 the driver and the Ray workers."""
 
+import io
 import json
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from factory.ray_training import run_checkpoints
 from factory.reid.checkpoint import load_checkpoint
 from factory.storage import storage_path
 from factory.table_io import read_table, write_table
-from factory.train.run import train
-from schemas.configs import TrainConfig
+from factory.train.run import sweep, train
+from schemas.configs import SweepConfig, TrainConfig
 
 
 def upload(folder: Path, target) -> None:
@@ -74,3 +75,23 @@ def test_training_in_a_bucket(ray_cluster, toy_market, bucket):
     assert [row["epoch"] for row in history] == [1, 2, 3]
     assert load_checkpoint(model).num_classes == 8
     assert len(run_checkpoints(root / "runs" / "run")) == config.keep_checkpoints
+
+
+def test_sweep_in_a_bucket(ray_cluster, toy_market, bucket):
+    """Tune's experiment state, every trial's Ray Train run and the sweep's report in the bucket;
+    running it again restores it from there."""
+    root = storage_path(bucket)
+    config = SweepConfig.model_validate({
+        "train": smoke_preset("train") | {"protocol": "market1501", "eval_every": 5,
+                                          "images": str(toy_market)},
+        "samples": 2, "storage_path": str(root / "sweeps"), "name": "sweep"})
+    report = sweep(config)
+    assert report == root / "sweeps" / "sweep" / "report.md"
+    table = pl.read_csv(io.BytesIO((report.parent / "results.csv").read_bytes()))
+    assert table.height == 2 and table["best_mAP"].drop_nulls().len() == 2
+    assert (report.parent / "sweep.png").is_file() and "s3://" in report.read_text()
+    runs = {path.parent for path in (root / "sweeps" / "sweep").glob("*/train/*/checkpoint_*")
+            if path.is_dir()}
+    assert len(runs) == 2  # each trial's Ray Train run checkpoints beside its trial
+    again = pl.read_csv(io.BytesIO((sweep(config).parent / "results.csv").read_bytes()))
+    assert sorted(again["trial"].to_list()) == sorted(table["trial"].to_list())

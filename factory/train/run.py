@@ -11,6 +11,7 @@ from factory.ray_training import HISTORY, read_history, result_path
 from factory.reid.checkpoint import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
 from factory.report.markdown import markdown_table
 from factory.report.training import write_train_report
+from factory.storage import storage_path
 from factory.train.data import load_training_set, training_summary
 from factory.train.sweep import plot_sweep, run_sweep, sweep_table
 from factory.train.trainer import fit
@@ -34,7 +35,7 @@ def train(config: TrainConfig, *, restart: bool = False) -> tuple[Path, Path]:
     `<storage_path>/<name>/model`, holds the last checkpoint's model at a path that does not
     change from run to run (what a job's `scorer` or a fine-tune names)."""
     result = fit(config, restart=restart)
-    folder = result_path(config, result.path)
+    folder = result_path(config.storage_path, result.path)
     model = publish_model(result.checkpoint, folder / MODEL_DIR)
     history = pd.DataFrame(read_history(result.checkpoint))
     summary = training_summary(config, load_training_set(config))
@@ -47,14 +48,14 @@ def sweep(config: SweepConfig, *, restart: bool = False) -> Path:
     """Run (or resume; `restart`: start over) a sweep; returns its report (results table +
     plot)."""
     results = run_sweep(config, restart=restart)
-    folder = Path(config.storage_path).resolve() / config.name
+    folder = storage_path(config.storage_path).resolve() / config.name
     table = sweep_table(results, config.metric)
     plot_sweep(results, config.metric, folder / "sweep.png")
     best = results.get_best_result(metric=config.metric, mode="max", filter_nan_and_inf=True)
     lines = [f"# Sweep `{config.name}`", "", f"ASHA over {config.samples} trials, maximising "
              f"`{config.metric}`.", "", "![sweep](sweep.png)", "", markdown_table(table), "",
-             f"Best trial: `{best.path}`", ""]
+             f"Best trial: `{result_path(config.storage_path, best.path)}`", ""]
     report = folder / "report.md"
     write_text(report, "\n".join(lines))
-    table.write_csv(folder / "results.csv")
+    write_text(folder / "results.csv", table.write_csv())
     return report

@@ -18,6 +18,7 @@ from ray.util import placement_group_table, remove_placement_group
 from factory.local_ray import init_ray
 from factory.report.training import plt, save_figure
 from factory.run_record import check_run_record, run_record
+from factory.storage import storage_path
 from factory.train.trainer import build_trainer, resolved
 from schemas.configs import SweepConfig, TrainConfig
 
@@ -36,11 +37,13 @@ def search_space(config: SweepConfig) -> dict:
 
 
 def _trial(params: dict) -> None:
-    base = params.pop("base")
+    base, sweep_folder = params.pop("base"), params.pop("sweep_folder")
     trial = tune.get_context()
+    # Beside the trial's Tune files in the sweep's storage (the trial folder Tune gives is a
+    # local staging folder when that storage is a bucket).
     config = TrainConfig.model_validate(base | params | {
         "name": trial.get_trial_id(),
-        "storage_path": str(Path(trial.get_trial_dir()) / "train"),
+        "storage_path": f"{sweep_folder}/{Path(trial.get_trial_dir()).name}/train",
         "eval_every": 1,  # ASHA compares every rung, so every epoch reports the metric
     })
     build_trainer(config, callbacks=[TuneReportCallback()]).fit()
@@ -62,7 +65,7 @@ def _tuner_args(config: SweepConfig) -> dict:
 def run_sweep(config: SweepConfig, *, restart: bool = False) -> tune.ResultGrid:
     """Run the sweep, or resume it if one of the same name exists under storage_path (refused
     if it was started with another config; `restart`: start it over)."""
-    path = Path(config.storage_path).resolve() / config.name
+    path = storage_path(config.storage_path).resolve() / config.name
     args = _tuner_args(config)
     check_run_record(path, run_record(config), restart=restart, name=config.name,
                      started=tune.Tuner.can_restore(str(path)))
@@ -73,6 +76,7 @@ def run_sweep(config: SweepConfig, *, restart: bool = False) -> tune.ResultGrid:
         tuner = tune.Tuner(
             args["trainable"],
             param_space={"base": resolved(config.train).model_dump(mode="json"),
+                         "sweep_folder": str(path),
                          **search_space(config)},
             tune_config=tune.TuneConfig(metric=config.metric, mode="max",
                                         num_samples=config.samples, scheduler=args["scheduler"],
