@@ -13,8 +13,9 @@ dense bf16/fp16 tensor-core figures (`PEAK_TFLOPS`); on a CPU there is none and 
 Sweep: one baseline (first dtype, SDPA, no channels_last, no compile, first batch size), then one
 setting changed at a time, every batch size, at every image size; each row times `--calls`
 pipeline calls after one warm-up call (compile happens there). The last rows run the factory's
-DiVE actor (`factory.generate.dive.DiveGenerator`: per-image seeded generators, checks, JPEG
-encoding) and the bare loop on the same batch with the best setting found.
+DiVE actor (`factory.generate.dive.DiveGenerator`: per-image seeded generators, checks, raw
+pixels out, as the generate stage encodes them in its CPU write tasks) and the bare loop (numpy
+out, no encoding either) on the same batch with the best setting found.
 
     python -m bench.gpu_generate --out bench/results/gpu_generate.json          # on a GPU
     python -m bench.gpu_generate --smoke --out /tmp/gpu_generate.json           # CPU check

@@ -25,7 +25,7 @@ def committed_job(toy_images, toy_sd, tmp_path):
     run_plan(config)
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
     tasks = read_tasks(config).to_arrow()
-    sink = ManifestSink(out, "jpg", rows_per_file=4)
+    sink = ManifestSink(out, "jpg", rows_per_file=4, jpeg_quality=90)
     sink.on_write_start()
     random = np.random.default_rng(0)
     for start in (0, 4):
@@ -35,7 +35,7 @@ def committed_job(toy_images, toy_sd, tmp_path):
                 batch.fail(index, "made to fail")
             else:
                 batch.finish(index, random.uniform(0.2, 0.8, (64, 32, 3)))
-        sink.write([batch.output("jpg", 90)], None)
+        sink.write([batch.output()], None)
     return out
 
 

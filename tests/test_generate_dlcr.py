@@ -10,6 +10,7 @@ from generation_inputs import toy_job
 from PIL import Image
 
 from factory.generate.dlcr import DlcrInpainter
+from factory.generate.image_stages import decode_sources, encode, from_pixels
 from factory.parsing.parser import GroundTruthMasks
 from factory.plan.stage import read_tasks, run_plan
 from factory.table_io import read_table, write_table
@@ -46,9 +47,12 @@ def dlcr_tasks(toy_images, toy_sd, tmp_path_factory):
 
 
 def _outfit_changes(config, tasks: pl.DataFrame) -> list[tuple[dict, bytes]]:
-    output = DlcrInpainter(config)(tasks.to_arrow()).to_pylist()
+    """The tasks through the stages' own steps: decode, the actor, encode as the sink does."""
+    output = DlcrInpainter(config)(decode_sources(tasks.to_arrow())).to_pylist()
     assert [row["error"] for row in output] == [None] * tasks.height
-    return list(zip(tasks.iter_rows(named=True), [row["image"] for row in output], strict=True))
+    images = [encode(from_pixels(row["pixels"]), config.image_format,
+                     config.generate.jpeg_quality) for row in output]
+    return list(zip(tasks.iter_rows(named=True), images, strict=True))
 
 
 def _identity_pixels(config, task: dict, image: bytes):

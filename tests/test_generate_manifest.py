@@ -2,16 +2,20 @@
 
 import os
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
+from factory.generate.image_stages import to_pixels
 from factory.generate.manifest import (
     FAILED_DIR,
     GENERATED_DIR,
     IMAGES_DIR,
     STAGING_DIR,
     ManifestSink,
+    actor_busy_share,
     clear_leftovers,
     committed_task_ids,
     deduplicate_parts,
@@ -25,20 +29,29 @@ from factory.generate.manifest import (
 from factory.generate.task_batch import OUTPUT_SCHEMA
 
 
+def pixels_of(task_id: str) -> np.ndarray:
+    """A flat colour of its own for each task's image."""
+    return np.full((16, 8, 3), int(task_id[2:]) * 40, dtype=np.uint8)
+
+
 def output_rows(task_ids, *, failed=()):
-    """Rows as a method class returns them (OUTPUT_SCHEMA)."""
+    """Rows as a method class returns them (OUTPUT_SCHEMA): 0.3 s busy and 0.1 s idle each."""
     rows = [{"task_id": task, "method": "dive", "pid": 1, "modality": "rgb", "outfit": None,
              "seed": n, "prompt": "p", "model_fingerprint": "m", "adapter_fingerprint": None,
-             "timings": [("generate", 0.1)], "parents": [],
-             "image": None if task in failed else f"jpeg-{task}".encode(),
+             "timings": [("generate", 0.2), ("actor_busy", 0.3), ("actor_idle", 0.1)],
+             "parents": [], "pixels": None if task in failed else to_pixels(pixels_of(task)),
              "error": "generated image is all black" if task in failed else None}
             for n, task in enumerate(task_ids)]
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
 
+def make_sink(out):
+    return ManifestSink(out, "jpg", rows_per_file=2, jpeg_quality=95)
+
+
 @pytest.fixture
 def written(tmp_path):
-    sink = ManifestSink(tmp_path, "jpg", rows_per_file=2)
+    sink = make_sink(tmp_path)
     sink.on_write_start()
     sink.write([output_rows(["aa01", "ab02"]), output_rows(["ff03"], failed={"ff03"})], None)
     sink.write([output_rows(["ab04"])], None)
@@ -47,10 +60,13 @@ def written(tmp_path):
 
 def test_sink_writes_sharded_images_then_parts(written):
     assert image_path(written, "dive", "ab02", "jpg") == written / "images/dive/ab/ab02.jpg"
-    assert (written / "images/dive/ab/ab02.jpg").read_bytes() == b"jpeg-ab02"
+    with Image.open(written / "images/dive/ab/ab02.jpg") as image:  # encoded by the sink
+        assert image.format == "JPEG"
+        assert np.abs(np.asarray(image).astype(int) - pixels_of("ab02")).max() <= 2
     assert not (written / "images/dive/ff").exists()
     rows = read_manifest(written).to_pylist()
     assert sorted(row["task_id"] for row in rows) == ["aa01", "ab02", "ab04"]
+    assert all(dict(row["timings"])["encode"] > 0 for row in rows)
     assert all(row["path"].endswith(f"{row['task_id']}.jpg") for row in rows)
     failed = read_manifest(written, failed=True).to_pylist()
     assert [(row["task_id"], row["path"], row["error"]) for row in failed] == \
@@ -59,12 +75,17 @@ def test_sink_writes_sharded_images_then_parts(written):
     assert len(part_files(written / GENERATED_DIR)) == 2
 
 
+def test_actor_busy_share_from_the_timings(written, tmp_path_factory):
+    assert actor_busy_share(written) == pytest.approx(0.3 / (0.3 + 0.1))  # failed rows too
+    assert actor_busy_share(tmp_path_factory.mktemp("empty")) is None
+
+
 def test_images_and_parts_are_readable_by_others(tmp_path):
     """Under the usual umask 022 the sink's images and manifest parts are 0644, as `open()`
     makes files (tables and reports: tests/test_bad_inputs.py)."""
     old = os.umask(0o022)
     try:
-        sink = ManifestSink(tmp_path, "jpg", rows_per_file=2)
+        sink = make_sink(tmp_path)
         sink.on_write_start()
         sink.write([output_rows(["aa01"])], None)
     finally:
@@ -76,7 +97,7 @@ def test_images_and_parts_are_readable_by_others(tmp_path):
 
 def test_a_rewritten_block_keeps_its_file_name(written):
     before = part_files(written / GENERATED_DIR)
-    ManifestSink(written, "jpg", 2).write([output_rows(["ab04"])], None)
+    make_sink(written).write([output_rows(["ab04"])], None)
     assert part_files(written / GENERATED_DIR) == before
 
 

@@ -64,6 +64,7 @@ def test_dlcr_changes_only_the_clothes(dlcr_job):
     assert_exactly_once(config)
     tasks, written, failed, _ = committed_state(config)
     assert summary["planned"] == summary["committed"] == tasks.height
+    assert 0.0 < summary["actor_busy_share"] < 1.0
     masks = GroundTruthMasks(config.masks)
     sources = tasks.select("task_id", "source_image_id", "source_path")
     for row in written.join(sources, on="task_id").iter_rows(named=True):
@@ -74,7 +75,9 @@ def test_dlcr_changes_only_the_clothes(dlcr_job):
         assert (made[~clothes] == source[~clothes]).all()  # identity pixels untouched
         assert (made[clothes] != source[clothes]).any()
         assert row["parents"] == [row["source_image_id"]] and row["outfit"] is not None
-        assert set(row["timings"]) >= {"inpaint", "mask", "composite"}
+        # the CPU stages' steps, the actor's, and its share of being busy
+        assert set(row["timings"]) == {"decode", "mask", "inpaint", "composite", "encode",
+                                       "actor_busy", "actor_idle"}
     # The malformed row (a zero-byte source) is recorded with its reason, not passed on.
     assert failed.height == tasks.filter(pl.col("source_image_id") == broken["image_id"]).height
     assert failed.height >= 1 and failed["path"].is_null().all()

@@ -1,43 +1,51 @@
 """What every method class shares: per-row failures, bad outputs, seeded and batch-independent
 generation (the DiVE and Diffusion-ReID classes called directly, without Ray)."""
 
-import io
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from generation_inputs import toy_job
-from PIL import Image
 
 from factory.generate.diffusion_reid import DiffusionReidGenerator
 from factory.generate.dive import DiveGenerator
-from factory.generate.task_batch import OUTPUT_SCHEMA, TaskBatch, load_source, output_problem
+from factory.generate.image_stages import decode_sources, from_pixels
+from factory.generate.task_batch import OUTPUT_SCHEMA, ActorClock, TaskBatch, output_problem
 from factory.plan.stage import plan_tasks
 
 
 def test_nan_and_black_outputs_are_failed_rows(toy_images, toy_sd, tmp_path):
     config = toy_job("dive", toy_images("sysu_mm01"), toy_sd, tmp_path,
                      plan={"max_identities": 1, "dive": {"images_per_target": 2}})
-    tasks = TaskBatch(plan_tasks(config).head(4).to_arrow())
+    rows = plan_tasks(config).head(4).to_arrow()
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    rows = rows.set_column(rows.schema.get_field_index("source_path"), "source_path",
+                           pa.array([None, None, None, str(empty)], pa.string()))
+    clock = ActorClock()
+    tasks = TaskBatch(decode_sources(rows), clock)
     good = np.full((8, 4, 3), 0.5, dtype=np.float32)
     tasks.finish(0, good)
     tasks.finish(1, np.full_like(good, np.nan))
     tasks.finish(2, np.zeros_like(good))
-    empty = tmp_path / "empty.jpg"
-    empty.write_bytes(b"")
-    assert tasks.each(lambda i: load_source(str(empty)), [3]) == {}
-    table = tasks.output("jpg", 90)
+    assert tasks.each(tasks.source, [3]) == {}  # its source did not decode
+    table = tasks.output()
     assert table.schema.equals(OUTPUT_SCHEMA)
     errors = table.column("error").to_pylist()
-    assert errors[0] is None and table.column("image")[0].as_py()[:2] == b"\xff\xd8"
+    assert errors[0] is None and (from_pixels(table.column("pixels")[0].as_py()) == 128).all()
     assert errors[1] == "generated image has NaN or infinite values"
     assert errors[2] == "generated image is all black"
-    assert "empty.jpg" in errors[3] and table.column("image")[3].as_py() is None
+    assert "empty.jpg" in errors[3] and table.column("pixels")[3].as_py() is None
     assert output_problem(good) is None
+    # every row carries its decode time and its share of the actor's busy and idle time
+    timings = [dict(row) for row in table.column("timings").to_pylist()]
+    assert all(set(row) == {"decode", "actor_busy", "actor_idle"} for row in timings)
+    assert clock.free_since >= tasks.started
 
 
 def decoded(table, row):
-    return np.asarray(Image.open(io.BytesIO(table.column("image")[row].as_py()))).astype(int)
+    return from_pixels(table.column("pixels")[row].as_py()).astype(int)
 
 
 def test_dive_images_depend_on_their_task_only(toy_images, toy_sd, tmp_path):

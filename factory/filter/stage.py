@@ -33,7 +33,7 @@ from factory.generate.manifest import (
     read_manifest,
     read_parts,
 )
-from factory.generate.stage import WRITE_CPUS, absolute
+from factory.generate.stage import IMAGE_STAGE_CPUS, absolute
 from factory.generate.task_batch import pick_device
 from factory.image_files import ImageFileError, decode_error
 from factory.run_record import differences
@@ -260,7 +260,7 @@ def run_filter(config: GenerationJobConfig, *, restart: bool = False) -> dict:
             batch_size=settings.batch_size, batch_format="pyarrow", **resources,
         ).write_datasink(PartSink(out / SCORES_DIR, "scores", "image_id",
                                   config.generate.manifest_rows),
-                         ray_remote_args={"num_cpus": WRITE_CPUS})
+                         ray_remote_args={"num_cpus": IMAGE_STAGE_CPUS})
     deduplicate_parts(out / SCORES_DIR, "scores", "image_id")
     summary = {"scored_now": pending.height, "seconds": round(time.perf_counter() - start, 3),
                "similarity_threshold": threshold, "verdict": verdict,

@@ -8,45 +8,43 @@ identity at the task's strength, or text-to-image from seeded noise scaled by th
 (`injection.py`). The filter stage then drops images the ReID model does not recognise.
 """
 
-from PIL import Image
-
 from factory.generate.injection import injection_inputs
-from factory.generate.task_batch import TaskBatch, generators, job_pipeline, load_source
+from factory.generate.task_batch import ActorClock, TaskBatch, generators, job_pipeline
 from schemas.generation_configs import GenerationJobConfig
 
 
 class DiffusionReidGenerator:
-    """A Ray Data actor: a batch of Diffusion-ReID tasks -> encoded images and manifest columns."""
+    """A Ray Data actor: a batch of Diffusion-ReID tasks (img2img: their sources decoded) ->
+    images and manifest columns."""
+
+    @staticmethod
+    def reads_sources(config: GenerationJobConfig) -> bool:
+        return config.plan.diffusion_reid.mode == "img2img"
 
     def __init__(self, config: GenerationJobConfig):
-        self.img2img = config.plan.diffusion_reid.mode == "img2img"
+        self.img2img = self.reads_sources(config)
         kind = "img2img" if self.img2img else "text2img"
         self.pipeline, self.device = job_pipeline(config, kind)
-        self.image_format = config.image_format
-        self.quality = config.generate.jpeg_quality
+        self.clock = ActorClock()
 
     def __call__(self, batch):
-        tasks = TaskBatch(batch)
-        # 1. source images (img2img)
-        sources = {}
-        if self.img2img:
-            with tasks.timed("load", tasks.pending()):
-                sources = tasks.each(lambda i: load_source(tasks.rows[i]["source_path"]),
-                                     tasks.pending())
+        tasks = TaskBatch(batch, self.clock)
+        # 1. source images (img2img), decoded and resized by the CPU stage before the actor
+        sources = tasks.each(lambda i: tasks.source(i, resized=True),
+                             tasks.pending()) if self.img2img else {}
         for group in tasks.groups("strength"):
             # 2. diffusion with the task's strength or initial-noise factor
             with tasks.timed("generate", group):
                 images = self._generate(tasks, group, sources)
             for index, image in zip(group, images, strict=True):
                 tasks.finish(index, image)
-        return tasks.output(self.image_format, self.quality)
+        return tasks.output()
 
     def _generate(self, tasks: TaskBatch, group: list[int], sources: dict):
         params = tasks.rows[group[0]]["params"]
         rows = [tasks.rows[index] for index in group]
         if self.img2img:  # diffusers runs int(steps * strength) of the steps
-            size = (params["width"], params["height"])
-            images = [sources[index].resize(size, Image.Resampling.BICUBIC) for index in group]
+            images = [sources[index] for index in group]
             injected = injection_inputs(rows, int(params["steps"] * params["strength"]))
             return tasks.run(self.pipeline, group, sized=False, image=images,
                              strength=params["strength"], **injected)

@@ -9,7 +9,7 @@ adapter set the identity's caption stands in for its token.
 
 import numpy as np
 
-from factory.generate.task_batch import TaskBatch, job_pipeline
+from factory.generate.task_batch import ActorClock, TaskBatch, job_pipeline
 from schemas.generation_configs import GenerationJobConfig
 
 
@@ -20,15 +20,18 @@ def infrared_look(image: np.ndarray) -> np.ndarray:
 
 
 class DiveGenerator:
-    """A Ray Data actor: a batch of DiVE tasks -> encoded images and manifest columns."""
+    """A Ray Data actor: a batch of DiVE tasks -> images and manifest columns."""
+
+    @staticmethod
+    def reads_sources(config: GenerationJobConfig) -> bool:
+        return False
 
     def __init__(self, config: GenerationJobConfig):
         self.pipeline, self.device = job_pipeline(config, "text2img")
-        self.image_format = config.image_format
-        self.quality = config.generate.jpeg_quality
+        self.clock = ActorClock()
 
     def __call__(self, batch):
-        tasks = TaskBatch(batch)
+        tasks = TaskBatch(batch, self.clock)
         for group in tasks.groups():
             # 1. text-to-image, one seeded generator per image
             with tasks.timed("generate", group):
@@ -38,4 +41,4 @@ class DiveGenerator:
                 infrared = tasks.rows[index]["target_modality"] == "ir"
                 tasks.finish(index, infrared_look(image) if infrared else image,
                              generated=image)
-        return tasks.output(self.image_format, self.quality)
+        return tasks.output()

@@ -13,7 +13,7 @@ source's own format; `image_format: jpg` would re-quantise those pixels.
 import numpy as np
 from PIL import Image
 
-from factory.generate.task_batch import TaskBatch, job_pipeline, load_source, to_uint8
+from factory.generate.task_batch import ActorClock, TaskBatch, job_pipeline, to_uint8
 from factory.parsing.parser import build_parser, check_coverage
 from schemas.generation_configs import GenerationJobConfig
 
@@ -27,21 +27,23 @@ def composite(source: Image.Image, mask: np.ndarray, generated: np.ndarray) -> n
 
 
 class DlcrInpainter:
-    """A Ray Data actor: a batch of DLCR tasks -> encoded outfit changes and manifest columns."""
+    """A Ray Data actor: a batch of DLCR tasks (their sources decoded) -> outfit changes and
+    manifest columns."""
+
+    @staticmethod
+    def reads_sources(config: GenerationJobConfig) -> bool:
+        return True
 
     def __init__(self, config: GenerationJobConfig):
         # with an adapter set (DLCR x DiVE), its identity tokens and LoRA too
         self.pipeline, self.device = job_pipeline(config, "inpaint")
         self.parser = build_parser(config.masks, config.parser, self.device)
-        self.image_format = config.image_format
-        self.quality = config.generate.jpeg_quality
+        self.clock = ActorClock()
 
     def __call__(self, batch):
-        tasks = TaskBatch(batch)
-        # 1. source images
-        with tasks.timed("load", tasks.pending()):
-            sources = tasks.each(lambda i: load_source(tasks.rows[i]["source_path"]),
-                                 tasks.pending())
+        tasks = TaskBatch(batch, self.clock)
+        # 1. source images, decoded and resized by the CPU stage before the actor
+        sources = tasks.each(tasks.source, tasks.pending())
         # 2. clothes masks from the parser role
         indices = tasks.pending()
         with tasks.timed("mask", indices):
@@ -55,7 +57,7 @@ class DlcrInpainter:
                 for index, image in zip(group, generated, strict=True):
                     mixed = composite(sources[index], masks[index], image)
                     tasks.finish(index, mixed, generated=image)
-        return tasks.output(self.image_format, self.quality)
+        return tasks.output()
 
     def _masks(self, tasks: TaskBatch, sources: dict, indices: list[int]) -> dict:
         image_ids = {index: tasks.rows[index]["source_image_id"] for index in indices}
@@ -69,7 +71,7 @@ class DlcrInpainter:
     def _inpaint(self, tasks: TaskBatch, group: list[int], sources: dict, masks: dict):
         params = tasks.rows[group[0]]["params"]
         size = (params["width"], params["height"])
-        images = [sources[index].resize(size, Image.Resampling.BICUBIC) for index in group]
+        images = [tasks.source(index, resized=True) for index in group]
         mask_images = [Image.fromarray(masks[index].astype(np.uint8) * 255).resize(
             size, Image.Resampling.NEAREST) for index in group]
         return tasks.run(self.pipeline, group, image=images, mask_image=mask_images,

@@ -20,14 +20,17 @@ them, and audit, which reports them); `uncommit` takes tasks back so a re-run ma
 
 import hashlib
 import os
+import time
 import uuid
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset
 from ray.data import Datasink
 
+from factory.generate.image_stages import encode, from_pixels
 from factory.ingest.datasets.records import image_id
 from factory.storage import ObjectPath, filesystem_and_path, rmtree, storage_path
 from factory.table_io import write_table
@@ -117,6 +120,21 @@ def committed_task_ids(out: Path) -> pl.DataFrame:
 def read_manifest(out: Path, *, failed: bool = False) -> pa.Table:
     """The committed `generated` rows of written images (or of failed tasks), one per task."""
     return read_parts(out / (FAILED_DIR if failed else GENERATED_DIR), "generated", "task_id")
+
+
+def actor_busy_share(out: Path) -> float | None:
+    """The share of their time the generator actors spent on batches, over every committed row
+    (the `actor_busy` and `actor_idle` timings); None before any row has them."""
+    paths = part_files(out / GENERATED_DIR) + part_files(out / FAILED_DIR)
+    if not paths:
+        return None
+    timings = _dataset(paths).to_table(columns=["timings"]).column("timings")
+    pairs = pa.list_(pa.struct([timings.type.key_field, timings.type.item_field]))
+    entries = pc.list_flatten(timings.cast(pairs))  # a map's own keys ignore slicing
+    steps = pl.from_arrow(entries).struct.unnest().group_by("key").agg(pl.col("value").sum())
+    seconds = dict(zip(steps["key"], steps["value"], strict=True))
+    whole = seconds.get("actor_busy", 0.0) + seconds.get("actor_idle", 0.0)
+    return seconds["actor_busy"] / whole if whole else None
 
 
 def output_folders(out: Path) -> list[Path]:
@@ -251,13 +269,15 @@ class PartSink(Datasink):
 
 
 class ManifestSink(PartSink):
-    """Sink of a method's output: each block's images first, then its `generated` parts (written
-    images) and `failed` parts (tasks that made no image, with the reason)."""
+    """Sink of a method's output: each block's images first (encoded here, on a CPU, from the
+    actors' pixels), then its `generated` parts (written images) and `failed` parts (tasks that
+    made no image, with the reason)."""
 
-    def __init__(self, out: Path, image_format: str, rows_per_file: int):
+    def __init__(self, out: Path, image_format: str, rows_per_file: int, *, jpeg_quality: int):
         super().__init__(storage_path(out) / GENERATED_DIR, "generated", "task_id",
                          rows_per_file)
         self.out, self.image_format = storage_path(out), image_format
+        self.jpeg_quality = jpeg_quality
 
     def on_write_start(self, schema=None) -> None:
         if not isinstance(self.out, ObjectPath):
@@ -266,19 +286,23 @@ class ManifestSink(PartSink):
     def write(self, blocks, ctx) -> int:
         written, failed = [], []
         for block in blocks:
-            images = block.column("image").to_pylist()
-            for row, data in zip(block.drop_columns(["image"]).to_pylist(), images, strict=True):
+            images = block.column("pixels").to_pylist()
+            for row, pixels in zip(block.drop_columns(["pixels"]).to_pylist(), images,
+                                   strict=True):
                 path = image_path(self.out, row["method"], row["task_id"], self.image_format)
                 relative = path.relative_to(self.out).as_posix()
                 row["image_id"] = image_id(f"synthetic/{row['method']}", relative)
-                row["path"] = self._write_image(path, data) if data is not None else None
-                (written if data is not None else failed).append(row)
+                row["path"] = None if pixels is None else self._write_image(path, row, pixels)
+                (written if pixels is not None else failed).append(row)
         for folder, rows in ((GENERATED_DIR, written), (FAILED_DIR, failed)):
             if rows:
                 write_part(self.out / folder, rows, "generated", "task_id")
         return len(written) + len(failed)
 
-    def _write_image(self, path: Path, data: bytes) -> str:
+    def _write_image(self, path: Path, row: dict, pixels: dict) -> str:
+        start = time.perf_counter()
+        data = encode(from_pixels(pixels), self.image_format, self.jpeg_quality)
+        row["timings"] = [*row["timings"], ("encode", time.perf_counter() - start)]
         if isinstance(path, ObjectPath):  # one whole object
             path.write_bytes(data)
             return str(path)

@@ -1,8 +1,15 @@
 """The generate stage: the pending tasks through a method's actor pool on Ray Data.
 
     tasks.parquet - committed task ids -> ray.data blocks
+      -> map_batches(decode_sources)     CPU tasks: source images decoded and resized
+                                         (methods that read them)
       -> map_batches(<method class>, ActorPoolStrategy(size=actors), num_gpus, batch_size)
-      -> ManifestSink: images (temp name, then rename) and per-block manifests
+                                         the models only: pixels out
+      -> ManifestSink                    CPU: images encoded, written (temp name, then
+                                         rename), then per-block manifests
+
+Every row's `timings` give its share of each step, the actor's busy and idle time included
+(`manifest.actor_busy_share`, in the summary).
 
 Resume is re-plan minus committed: a killed job run again skips every task with a committed
 row and redoes the rest, ending with exactly one committed image (or failure row) per task.
@@ -14,10 +21,12 @@ import time
 import polars as pl
 
 from factory.config_paths import resolve_model, resolve_paths
+from factory.generate.image_stages import decode_sources
 from factory.generate.manifest import (
     FAILED_DIR,
     GENERATED_DIR,
     ManifestSink,
+    actor_busy_share,
     clear_leftovers,
     committed_task_ids,
     deduplicate_parts,
@@ -30,8 +39,9 @@ from schemas.generation_configs import GenerationJobConfig
 
 # Blocks per actor at least, so the pool stays busy to the end of a small job.
 BLOCKS_PER_ACTOR = 4
-# Writing a block is light IO; a fraction of a CPU lets it run beside the actors that hold the rest.
-WRITE_CPUS = 0.25
+# Decoding a block's sources and encoding and writing its images are light per-image CPU work; a
+# fraction of a CPU lets them run beside the actors that hold the rest.
+IMAGE_STAGE_CPUS = 0.25
 
 
 def absolute(config: GenerationJobConfig) -> GenerationJobConfig:
@@ -98,15 +108,21 @@ def run_generate(config: GenerationJobConfig) -> dict:
     start = time.perf_counter()
     if pending.height:
         check_plan_matches(config, pending)
+        generator = method(config.method).load_generator()
         dataset = ray.data.from_arrow(_blocks(pending, block_rows(settings, pending.height)))
+        if generator.reads_sources(config):
+            dataset = dataset.map_batches(decode_sources, num_cpus=IMAGE_STAGE_CPUS,
+                                          batch_size=settings.batch_size, batch_format="pyarrow")
         images = dataset.map_batches(
-            method(config.method).load_generator(), fn_constructor_kwargs={"config": config},
+            generator, fn_constructor_kwargs={"config": config},
             compute=ray.data.ActorPoolStrategy(size=settings.actors),
             num_gpus=settings.gpus_per_actor, num_cpus=settings.cpus_per_actor,
             batch_size=settings.batch_size, batch_format="pyarrow")
-        images.write_datasink(ManifestSink(out, config.image_format, settings.manifest_rows),
-                              ray_remote_args={"num_cpus": WRITE_CPUS})
+        images.write_datasink(ManifestSink(out, config.image_format, settings.manifest_rows,
+                                           jpeg_quality=settings.jpeg_quality),
+                              ray_remote_args={"num_cpus": IMAGE_STAGE_CPUS})
     summary["seconds"] = round(time.perf_counter() - start, 3)
+    summary["actor_busy_share"] = actor_busy_share(out)
     summary["duplicates_removed"] = sum(deduplicate_parts(out / folder, "generated", "task_id")
                                         for folder in (GENERATED_DIR, FAILED_DIR))
     summary["orphans_removed"] = remove_orphans(out, config.method)

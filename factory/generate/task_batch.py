@@ -1,12 +1,12 @@
-"""What the three method classes share: a batch of tasks in, encoded images and manifest rows out.
+"""What the three method classes share: a batch of tasks in, images and manifest rows out.
 
-A `TaskBatch` holds one batch of `tasks` rows. Steps record a row's failure with its reason
-(unreadable source, empty mask, NaN or all-black output) instead of raising, so a bad row is
-recorded in the manifest and never passed on, while the rest of the batch goes ahead. Images
-leave the actor as encoded bytes (JPEG or PNG), never as arrays.
+A `TaskBatch` holds one batch of `tasks` rows (with their decoded sources, where the method reads
+them: `image_stages.decode_sources`). Steps record a row's failure with its reason (unreadable
+source, empty mask, NaN or all-black output) instead of raising, so a bad row is recorded in the
+manifest and never passed on, while the rest of the batch goes ahead. Images leave the actor as
+raw pixels; the sink encodes them on a CPU (`image_stages`), so the actor runs only models.
 """
 
-import io
 import json
 import time
 from collections import defaultdict
@@ -16,16 +16,17 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from factory.image_files import ImageFileError, load_rgb
+from factory.generate.image_stages import PIXELS, TIMINGS, from_pixels, to_pixels
+from factory.image_files import ImageFileError
 
-# Columns a method class returns: the `generated` columns it knows, the image bytes and the error.
-# The manifest writer adds the image's id and path.
+# Columns a method class returns: the `generated` columns it knows, the image's pixels and the
+# error. The sink encodes the pixels and adds the image's id and path.
 OUTPUT_SCHEMA = pa.schema([
     ("task_id", pa.string()), ("method", pa.string()), ("pid", pa.int64()),
     ("modality", pa.string()), ("outfit", pa.string()), ("seed", pa.int64()),
     ("prompt", pa.string()), ("model_fingerprint", pa.string()),
-    ("adapter_fingerprint", pa.string()), ("timings", pa.map_(pa.string(), pa.float64())),
-    ("parents", pa.list_(pa.string())), ("image", pa.binary()), ("error", pa.string()),
+    ("adapter_fingerprint", pa.string()), ("timings", TIMINGS),
+    ("parents", pa.list_(pa.string())), ("pixels", PIXELS), ("error", pa.string()),
 ])
 # Below this brightness (0-255) an image counts as all black, as diffusers' NaN outputs become.
 BLACK_LEVEL = 2.0
@@ -71,13 +72,6 @@ def generators(seeds: list[int]) -> list:
     return [torch.Generator("cpu").manual_seed(int(seed)) for seed in seeds]
 
 
-def load_source(path: str | None) -> Image.Image:
-    """A task's source image as RGB; errors name the file."""
-    if path is None:
-        raise ValueError("task has no source image")
-    return load_rgb(path)
-
-
 def output_problem(image: np.ndarray) -> str | None:
     """Why a generated float image in [0, 1] must not be written, or None."""
     if not np.isfinite(image).all():
@@ -91,26 +85,29 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
-def encode(image: np.ndarray, image_format: str, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    if image_format == "png":
-        Image.fromarray(image).save(buffer, format="PNG")
-    else:
-        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+class ActorClock:
+    """An actor's busy and idle time: each batch's time in the actor (`actor_busy`) and the wait
+    before it since the previous batch left (`actor_idle`; the first: since the clock was made,
+    when the pipeline was loaded), charged to the batch's rows in their timings, so the manifest
+    gives the share of its time an actor (a GPU) spent working."""
+
+    def __init__(self):
+        self.free_since = time.perf_counter()
 
 
 class TaskBatch:
     """One batch of task rows, their per-row failures, timings and finished images."""
 
-    def __init__(self, batch: pa.Table | dict):
+    def __init__(self, batch: pa.Table | dict, clock: ActorClock | None = None):
+        self.started, self.clock = time.perf_counter(), clock
         table = batch if isinstance(batch, pa.Table) else pa.table(batch)
         self.rows = table.to_pylist()
         for row in self.rows:
             row["params"] = json.loads(row["params"])
         self.errors: dict[int, str] = {}
         self.images: dict[int, np.ndarray] = {}
-        self.timings = [dict() for _ in self.rows]
+        # the CPU stages' times so far (decode) come with the rows
+        self.timings = [dict(row.get("timings") or ()) for row in self.rows]
 
     def pending(self) -> list[int]:
         """Rows still going: not failed and not finished."""
@@ -130,6 +127,16 @@ class TaskBatch:
                 self.fail(index, str(error))
         return results
 
+    def source(self, index: int, *, resized: bool = False) -> Image.Image:
+        """Row `index`'s decoded source image, at its own size or (`resized`) at the task's
+        recipe size; ValueError (naming the file) when it could not be read."""
+        row = self.rows[index]
+        if "source_error" not in row:  # a wiring mistake, not a bad row
+            raise RuntimeError("source images are decoded before the actor: decode_sources")
+        if row["source_error"] is not None:
+            raise ValueError(row["source_error"])
+        return Image.fromarray(from_pixels(row["source_resized" if resized else "source"]))
+
     def groups(self, *keys: str) -> list[list[int]]:
         """Pending rows grouped by the recipe (and `keys` of their params) that one pipeline
         call must share."""
@@ -144,7 +151,10 @@ class TaskBatch:
         """Charge the wall time of a step to its rows, shared equally."""
         start = time.perf_counter()
         yield
-        share = (time.perf_counter() - start) / max(len(indices), 1)
+        self.charge(step, time.perf_counter() - start, indices)
+
+    def charge(self, step: str, seconds: float, indices: list[int]) -> None:
+        share = seconds / max(len(indices), 1)
         for index in indices:
             self.timings[index][step] = self.timings[index].get(step, 0.0) + share
 
@@ -172,14 +182,17 @@ class TaskBatch:
             generator=generators([row["seed"] for row in rows]), output_type="np", **inputs,
         ).images
 
-    def output(self, image_format: str, quality: int) -> pa.Table:
-        """The batch as OUTPUT_SCHEMA rows: every row, with its image bytes or its error."""
+    def output(self) -> pa.Table:
+        """The batch as OUTPUT_SCHEMA rows: every row, with its pixels or its error; the
+        actor's busy and idle time charged to them (with a clock)."""
+        if self.clock is not None:
+            everyone, done = list(range(len(self.rows))), time.perf_counter()
+            self.charge("actor_idle", self.started - self.clock.free_since, everyone)
+            self.charge("actor_busy", done - self.started, everyone)
+            self.clock.free_since = done
         columns = defaultdict(list)
         for index, row in enumerate(self.rows):
-            image = None
-            if index in self.images:
-                with self.timed("encode", [index]):
-                    image = encode(self.images[index], image_format, quality)
+            image = self.images.get(index)
             values = {
                 "task_id": row["task_id"], "method": row["method"], "pid": row["pid"],
                 "modality": row["target_modality"], "outfit": row["target_outfit"],
@@ -188,7 +201,7 @@ class TaskBatch:
                 "adapter_fingerprint": row["adapter_fingerprint"],
                 "timings": list(self.timings[index].items()),
                 "parents": [row["source_image_id"]] if row["source_image_id"] else [],
-                "image": image,
+                "pixels": None if image is None else to_pixels(image),
                 "error": None if image is not None else self.errors.get(index, "not generated"),
             }
             for name, value in values.items():
