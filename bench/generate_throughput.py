@@ -1,18 +1,23 @@
 """Benchmark: the generate stage against a bare diffusers loop, same model, tasks and batch size.
 
 The factory side is `run_generate` on a planned DiVE job (text-to-image with the toy SD): a Ray
-Data actor pool of one actor, seeded generators per image, JPEG encoding, temp-name-then-rename
-writes into sharded folders and per-block manifests. The bare side is what a user would write:
-load the pipeline, loop over the same prompts and seeds in batches of the same size, save each
-image as a JPEG. Both use the same number of CPU threads (the actor's `cpus_per_actor`).
+Data actor pool of one actor running the pipeline with seeded generators per image, then write
+tasks that JPEG-encode the images, write them (temp name, then rename) into sharded folders and
+commit per-block manifests. The bare side is what a user would write: load the pipeline, loop
+over the same prompts and seeds in batches of the same size, save each image as a JPEG. Both use
+the same number of CPU threads (the actor's `cpus_per_actor`).
 
 The ratio compares steady-state throughput, as a 2-million-image run sees it: the slope of images
 done against time after the first batch (bare: when each batch's images are saved; factory: when
 each manifest part is committed), so one-off costs (a worker process, imports, pipeline load)
-are not counted; the JSON also gives the end-to-end times. The factory writes on another core
-while its actor generates (as on a GPU node); the bare loop saves in between batches. Sides
-alternate over `--repeats` rounds and the best of each counts (the machine may be shared).
-ARCHITECTURE.md asks for a ratio of at least 0.95.
+are not counted; the JSON also gives the end-to-end times and the actor's busy share (from the
+manifest's timings). The factory encodes and writes on another core while its actor generates
+(as on a GPU node); the bare loop saves in between batches. Ray's workers run at this process's
+niceness, as the bare loop does (with Ray's default, 15, a machine shared with other work would
+slow the actor alone). Sides alternate over `--repeats` rounds and the best of each counts (the
+machine may be shared); the median of each round's ratio (its two sides back to back) must meet
+the target too. Issue 18 asks for a ratio of at
+least 1.0 (DESIGN.md's first target was 0.95).
 
     python bench/generate_throughput.py --out bench/results/generate_throughput.json
 """
@@ -22,12 +27,14 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-TARGET_RATIO = 0.95
+TARGET_RATIO = 1.0
+WORKER_NICENESS = "RAY_worker_niceness"  # the raylet's setting (default 15)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of each side")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--worker-niceness", type=int, default=None,
+                        help="niceness of Ray's workers (default: this process's, as the bare "
+                             "loop runs; Ray's own default is 15)")
     return parser.parse_args(argv)
 
 
@@ -105,11 +115,18 @@ def bare_loop(config, tasks, out: Path) -> dict:
 
 
 def factory_run(config) -> dict:
-    """`run_generate` from an empty output folder (the plan kept): end-to-end seconds and steady
-    images per second (between the first and the last committed part)."""
+    """`run_generate` from an empty output folder (the plan kept): end-to-end seconds, steady
+    images per second (between the first and the last committed part) and the actor's busy
+    share."""
     import pyarrow.parquet as pq
 
-    from factory.generate.manifest import FAILED_DIR, GENERATED_DIR, IMAGES_DIR, part_files
+    from factory.generate.manifest import (
+        FAILED_DIR,
+        GENERATED_DIR,
+        IMAGES_DIR,
+        actor_busy_share,
+        part_files,
+    )
     from factory.generate.stage import run_generate
 
     for folder in (IMAGES_DIR, GENERATED_DIR, FAILED_DIR):
@@ -122,7 +139,8 @@ def factory_run(config) -> dict:
                            f"{summary['planned']} tasks")
     parts = [(os.stat(path).st_mtime, pq.read_metadata(path).num_rows)
              for path in part_files(Path(config.out) / GENERATED_DIR)]
-    return {"seconds": seconds, "steady": steady_rate(parts)}
+    return {"seconds": seconds, "steady": steady_rate(parts),
+            "actor_busy_share": actor_busy_share(Path(config.out))}
 
 
 def steady_rate(done: list[tuple[float, int]]) -> float:
@@ -148,6 +166,11 @@ def main(argv=None) -> int:
     config = make_job(args, work)
     tasks = read_tasks(config)
     torch.set_num_threads(args.threads)
+    # Ray starts its workers at niceness 15 so that its own daemons win the CPU; on a machine
+    # shared with other work that alone would slow the actor against the bare loop at 0.
+    niceness = args.worker_niceness
+    os.environ[WORKER_NICENESS] = str(os.getpriority(os.PRIO_PROCESS, 0) if niceness is None
+                                      else niceness)
     # One actor of `threads` CPUs, plus room for the light write tasks and the driver.
     ray.init(num_cpus=args.threads + 1, log_to_driver=False, include_dashboard=False)
     bare, factory = [], []
@@ -164,15 +187,23 @@ def main(argv=None) -> int:
         "images": tasks.height, "batch_size": args.batch_size,
         "size": [args.height, args.width], "steps": args.steps, "threads": args.threads,
         "model": "toy SD (smoke) text2img, CPU", "repeats": args.repeats,
+        "ray_worker_niceness": int(os.environ[WORKER_NICENESS]),
         "bare_images_per_second": round(best_bare, 3),
         "factory_images_per_second": round(best_factory, 3),
         "ratio": round(best_factory / best_bare, 4), "target_ratio": TARGET_RATIO,
+        # each round's sides ran back to back, under much the same load from other work
+        "round_ratios": [round(f["steady"] / b["steady"], 4)
+                         for b, f in zip(bare, factory, strict=True)],
         "end_to_end_seconds": {"bare": [round(run["seconds"], 2) for run in bare],
                                "factory": [round(run["seconds"], 2) for run in factory]},
+        "steady_images_per_second": {"bare": [round(run["steady"], 3) for run in bare],
+                                     "factory": [round(run["steady"], 3) for run in factory]},
+        "factory_actor_busy_share": [round(run["actor_busy_share"], 4) for run in factory],
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                     "cpus": os.cpu_count(), "load_average": os.getloadavg()},
     }
-    result["meets_target"] = result["ratio"] >= TARGET_RATIO
+    result["median_round_ratio"] = round(statistics.median(result["round_ratios"]), 4)
+    result["meets_target"] = min(result["ratio"], result["median_round_ratio"]) >= TARGET_RATIO
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -41,6 +41,11 @@ BENCHMARKS = {
 def headline(name: str, result: dict) -> str:
     """One line of the result's main number(s)."""
     _, ratio, target = BENCHMARKS[name]
+    if name == "generate_throughput" and "median_round_ratio" in result:
+        busy = min(result["factory_actor_busy_share"])
+        return (f"{result['ratio']:.3f}x best of {result['repeats']} rounds, median round "
+                f"{result['median_round_ratio']:.3f}x (target {result['target_ratio']}); "
+                f"actor busy {busy:.1%} of its time")
     if ratio is not None:
         value = result[ratio]
         goal = f" (target {result[target]})" if target and target in result else ""
