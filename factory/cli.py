@@ -84,8 +84,8 @@ def _demo(args) -> int:
     from factory.demo import run_demo
     from schemas.configs import DemoConfig, make_config
 
-    config = make_config(DemoConfig, {"out": args.out, "seed": args.seed, "quick": args.quick},
-                         source="command line")
+    config = make_config(DemoConfig, {"out": args.out, "seed": args.seed, "quick": args.quick,
+                                      "verbose": args.verbose}, source="command line")
     report = run_demo(config)
     print(f"report: {report}")
     return 0
@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="factory", description="reid-factory: synthetic ReID data with diffusion models.",
         epilog=STAGES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--verbose", action="store_true",
-                        help="on failure, print the traceback after the one-line error (may "
+                        help="on failure, print the traceback after the one-line error; `demo`: "
+                             "also Ray's own output (per-epoch reports, Ray Data progress) (may "
                              "also follow COMMAND)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_ingest(commands)
@@ -374,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in argv  # accepted anywhere on the line, not only before COMMAND
     args = build_parser().parse_args([arg for arg in argv if arg != "--verbose"])
+    args.verbose = verbose
     try:
         return args.run(args)
     except Exception as exc:  # one line naming the file, row or field; the rest on request

@@ -80,6 +80,9 @@ class DemoConfig(StrictModel):
     """Tiny worlds, models and runs (a few minutes), for tests and a first look."""
     methods: list[Literal[METHOD_NAMES]] = list(METHOD_NAMES)
     """Generation methods to run and compare against real-only training."""
+    verbose: bool = False
+    """Show Ray's own output too: its workers' (Ray Train's per-epoch reports), its info lines
+    and Ray Data's progress; otherwise the log is one progress bar per stage and the verdicts."""
 
 
 class TrainConfig(RayTrainRun):

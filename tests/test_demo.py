@@ -28,12 +28,19 @@ def test_quick_demo_runs_every_method_and_reports(quick_demo):
     runs = pl.DataFrame(metrics["runs"])
     assert set(runs["method"]) == METHODS
     for method in METHODS:
-        trainings = set(runs.filter(pl.col("method") == method)["training"])
-        assert len(trainings) == 2, (method, trainings)  # real only vs with synthetic data
+        # real only, + the method's images (or why it has none) and + the oracle's
+        arms = set(runs.filter(pl.col("method") == method)["arm"])
+        missing = metrics["arms_without_runs"][method]
+        assert arms | set(missing) == {"real", "method", "oracle"}, (method, arms, missing)
+        assert {"real", "oracle"} <= arms
         assert f"**{method}**" in text
-    assert runs.filter(pl.col("method") == "DLCR")["refinement"].to_list().count(True) == 2
-    for figure in ("dlcr_grid", "dive_grid", "diffusion_reid_grid", "filter_scores", "cmc",
-                   "contact_sheet"):
+        for reason in missing.values():
+            assert f"+ {method}: {reason}" in text
+    dlcr = runs.filter(pl.col("method") == "DLCR")
+    assert dlcr["refinement"].to_list().count(True) == dlcr["arm"].n_unique()
+    assert text.index("figures/headline.png") < text.index("## What the synthetic data bought")
+    for figure in ("headline", "dlcr_grid", "dive_grid", "diffusion_reid_grid", "filter_scores",
+                   "cmc", "contact_sheet"):
         assert (out / "figures" / f"{figure}.png").stat().st_size > 0
         assert f"figures/{figure}.png" in text
     for job in ("dlcr", "dive", "diffusion_reid"):

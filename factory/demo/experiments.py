@@ -1,24 +1,33 @@
-"""The demo's three experiments: does each method's synthetic data make ReID better?
+"""The demo's three experiments: does each method's synthetic data make ReID better, and how much
+better could perfect synthetic data make it?
 
-Every comparison trains the same model with the same budget and seeds on both sides and scores it
-with the method's own protocol (ARCHITECTURE.md):
-- DLCR on toy LTCC: CAL on real images vs real + DLCR outfit changes (progressive schedule),
-  clothes-changing rank-1/mAP, each with and without test-time prediction refinement;
-- DiVE on toy LLCM: CAJ on real vs real + DiVE images (identity token + modality LoRA),
-  visible->infrared and infrared->visible;
+Every comparison trains the same model with the same budget and seeds in three arms: real only,
+real + the method's kept images, and real + the toy world's oracle (the perfect version of the
+method's images, one per planned task: `factory.laptop.toyworld.oracle`), and scores each with
+the method's own protocol (ARCHITECTURE.md):
+- DLCR on toy LTCC: CAL, outfit changes joining by the progressive schedule; clothes-changing
+  rank-1/mAP, each with and without test-time prediction refinement;
+- DiVE on toy LLCM: CAJ, images of the training identities in both modalities (identity token
+  + modality LoRA); visible->infrared and infrared->visible;
 - Diffusion-ReID on toy Market-1501: BoT pre-trained on synthetic identities (people of another
   toy world), fine-tuned on the real train split, vs the same fine-tune from scratch.
-The first seed's real-only model is also the filter's scorer.
+The first seed's real-only model is also the filter's scorer. A filter that keeps nothing the
+method's arm can train on is a result (`Experiment.missing`), not an error.
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+from tqdm import tqdm
+
+from factory.demo.figures import scored_images
 from factory.demo.settings import FILTER_SIMILARITY_QUANTILE, DemoSizes
 from factory.demo.worlds import SOURCE_WORLD, World
+from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
 from factory.reid.checkpoint import load_checkpoint
 from factory.train.evaluation import evaluate_model
 from factory.train.pretraining import pretrain_then_finetune, synthetic_images_table
@@ -39,9 +48,13 @@ class Lab:
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
-    def timed(self, stage: str):
+    def timed(self, stage: str, *, steps: int = 0, name: str | None = None):
+        """Time `stage` (its calls added up); with `steps`, show one progress bar, `name` (else
+        the stage), that the block advances (it gets the bar)."""
         start = time.perf_counter()
-        yield
+        with tqdm(total=steps, desc=name or stage, unit="step", disable=not steps,
+                  bar_format="{desc}: {n_fmt}/{total_fmt} [{elapsed}]") as bar:
+            yield bar
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
     @property
@@ -49,26 +62,85 @@ class Lab:
         return [self.seed + k for k in range(self.sizes.seeds)]
 
 
+ARMS = ("real", "method", "oracle")
+
+
 @dataclass
 class Experiment:
-    """One method's results: rows of the results table and the generation job's folder."""
+    """One method's results: rows of the results table, the generation job's and the oracle's
+    folders, and the arms that have no runs with the reason."""
 
     method: str
     protocol: str
     job: Path
+    trainings: dict[str, str] = field(default_factory=dict)  # each arm's training, in words
     rows: list[dict] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
 
-    def add(self, training: str, seed: int, metrics: dict, *, refinement: bool = False) -> None:
-        self.rows.append({"method": self.method, "protocol": self.protocol,
-                          "training": training, "refinement": refinement, "seed": seed,
-                          **metrics})
+    def __post_init__(self):
+        self.trainings = {"real": "real only", "method": f"real + {self.method}",
+                          "oracle": "real + oracle"} | self.trainings
+
+    def add(self, arm: str, seed: int, metrics: dict, *, refinement: bool = False) -> None:
+        self.rows.append({"method": self.method, "protocol": self.protocol, "arm": arm,
+                          "training": self.trainings[arm], "refinement": refinement,
+                          "seed": seed, **metrics})
 
 
-def per_seed(lab: Lab, run) -> dict:
+def kept_problem(job: Path, *, min_identities: int = 1) -> str | None:
+    """Why the images the filter kept in `job` cannot train the method's arm; None: they can."""
+    kept = scored_images(job).filter(pl.col("kept"))
+    if kept.is_empty():
+        return "no images kept"
+    identities = kept["pid"].n_unique()
+    if identities < min_identities:
+        return f"kept images of {identities} identity, too few (a PK batch needs {min_identities})"
+    return None
+
+
+def oracle_images(lab: Lab, job: Path, world: World) -> Path:
+    """The toy world's perfect image of every task of `job`; returns its `generated` table."""
+    from factory.laptop.toyworld.oracle import render_oracle
+
+    with lab.timed("oracle rendering", steps=1, name=f"oracle rendering ({job.name})") as bar:
+        oracle = render_oracle(job, world.config, world.images, lab.out / "oracle" / job.name)
+        bar.update(1)
+    return oracle
+
+
+def synthetic_arms(experiment: Experiment, oracle: Path, train_arm, *,
+                   min_identities: int = 1) -> dict[str, dict[int, Path]]:
+    """`train_arm(arm, generated, scores)` for the method's arm (left out, with the reason, when
+    the filter kept nothing it can train on) and the oracle's; returns {arm: {seed: model}}."""
+    job, runs = experiment.job, {}
+    problem = kept_problem(job, min_identities=min_identities)
+    if problem is None:
+        runs["method"] = train_arm("method", job / GENERATED_DIR, job / SCORES_DIR)
+    else:
+        experiment.missing["method"] = problem
+    runs["oracle"] = train_arm("oracle", oracle, None)
+    return runs
+
+
+def mixed_arms(lab: Lab, experiment: Experiment, world: World, real: dict[int, Path],
+               oracle: Path, **fields) -> dict[str, dict[int, Path]]:
+    """Real only, and real + the method's or the oracle's images joined as `fields` say (model,
+    mixing); returns {arm: {seed: model}}."""
+    name = experiment.job.name
+    return {"real": real} | synthetic_arms(experiment, oracle, lambda arm, generated, scores:
+                                           train_runs(lab, f"{name}-{arm}", world.images,
+                                                      synthetic=generated, scores=scores,
+                                                      **fields))
+
+
+def per_seed(lab: Lab, run, name: str) -> dict:
     """`run(seed)` for every training seed at once (each Ray Train worker asks for one CPU, so
-    two seeds keep two cores busy); returns {seed: result}."""
-    with ThreadPoolExecutor(max_workers=len(lab.seeds)) as pool:
+    two seeds keep two cores busy), under one progress bar `name`; returns {seed: result}."""
+    with lab.timed("reid training", steps=len(lab.seeds), name=name) as bar, \
+            ThreadPoolExecutor(max_workers=len(lab.seeds)) as pool:
         futures = {seed: pool.submit(run, seed) for seed in lab.seeds}
+        for _ in as_completed(futures.values()):
+            bar.update(1)
         return {seed: future.result() for seed, future in futures.items()}
 
 
@@ -86,8 +158,8 @@ def train_run(lab: Lab, name: str, images: Path, *, seed: int, **fields) -> Path
 
 def train_runs(lab: Lab, name: str, images: Path, **fields) -> dict[int, Path]:
     """`train_run` for every training seed, concurrently; returns {seed: checkpoint}."""
-    with lab.timed("reid training"):
-        return per_seed(lab, lambda seed: train_run(lab, name, images, seed=seed, **fields))
+    return per_seed(lab, lambda seed: train_run(lab, name, images, seed=seed, **fields),
+                    f"reid training {name}")
 
 
 def score(lab: Lab, checkpoint: Path, world: World, *, refine_with: Path | None = None) -> dict:
@@ -101,7 +173,7 @@ def score(lab: Lab, checkpoint: Path, world: World, *, refine_with: Path | None 
 def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Path,
                    plan: dict, adapters: Path | None = None) -> Path:
     """describe -> plan -> generate -> filter for `method` on `world`; returns the job folder."""
-    from factory.job import run_job
+    from factory.job import STAGES, run_job
     from factory.laptop.toy_sd.build import toy_sd_path
 
     job = lab.out / "generation" / method
@@ -114,8 +186,11 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
         plan={"recipe": lab.sizes.recipe, "seed": lab.seed, **plan},
         generate={"batch_size": 4, "actors": lab.sizes.generate_actors},
         filter={"min_confidence": None, "similarity_quantile": FILTER_SIMILARITY_QUANTILE})
-    with lab.timed(f"generation ({method})"):
-        run_job(config)
+    with lab.timed(f"generation ({method})", steps=len(STAGES)) as bar:
+        for stage in STAGES:
+            bar.set_postfix_str(stage)
+            run_job(config, (stage,))
+            bar.update(1)
     return job
 
 
@@ -126,15 +201,16 @@ def dlcr(lab: Lab) -> Experiment:
             "dlcr": {"targets_per_image": lab.sizes.dlcr_targets,
                      "source_roles": ["train", "query"]}}
     job = generation_job(lab, "dlcr", world, kind="inpaint", scorer=real[lab.seed], plan=plan)
+    oracle = oracle_images(lab, job, world)
     experiment = Experiment("DLCR", "ltcc", job)
-    mixed = train_runs(lab, "dlcr-synthetic", world.images, model="cal",
-                       synthetic=job / "generated", scores=job / "scores", mixing="progressive")
+    runs = mixed_arms(lab, experiment, world, real, oracle, model="cal", mixing="progressive")
+    # Test-time refinement with the arm's own outfit changes (the real arm: the method's).
+    refined_with = {"real": job / GENERATED_DIR, "method": job / GENERATED_DIR, "oracle": oracle}
     for seed in lab.seeds:
-        for training, checkpoint in (("real only", real[seed]), ("real + DLCR", mixed[seed])):
-            experiment.add(training, seed, score(lab, checkpoint, world))
-            experiment.add(training, seed, score(lab, checkpoint, world,
-                                                 refine_with=job / "generated"),
-                           refinement=True)
+        for arm, models in runs.items():
+            experiment.add(arm, seed, score(lab, models[seed], world))
+            experiment.add(arm, seed, score(lab, models[seed], world,
+                                            refine_with=refined_with[arm]), refinement=True)
     return experiment
 
 
@@ -148,17 +224,18 @@ def dive(lab: Lab) -> Experiment:
     adapt = AdaptConfig(model=str(toy_sd_path(lab.toy_sd, "text2img")), images=world.images,
                         out=lab.out / "adapters" / "llcm", storage_path=lab.out / "runs",
                         name="adapt-llcm", seed=lab.seed, **lab.sizes.adapt)
-    with lab.timed("adapt"):
+    with lab.timed("adapt", steps=1, name="adapt (DiVE identity tokens + modality LoRA)") as bar:
         run_adapt(adapt)
+        bar.update(1)
     plan = {"dive": {"images_per_target": lab.sizes.dive_images}}
     job = generation_job(lab, "dive", world, kind="text2img", scorer=real[lab.seed], plan=plan,
                          adapters=adapt.out)
+    oracle = oracle_images(lab, job, world)
     experiment = Experiment("DiVE", "llcm", job)
-    mixed = train_runs(lab, "dive-synthetic", world.images, model="caj",
-                       synthetic=job / "generated", scores=job / "scores", mixing="extra_classes")
+    runs = mixed_arms(lab, experiment, world, real, oracle, model="caj", mixing="extra_classes")
     for seed in lab.seeds:
-        experiment.add("real only", seed, score(lab, real[seed], world))
-        experiment.add("real + DiVE", seed, score(lab, mixed[seed], world))
+        for arm, models in runs.items():
+            experiment.add(arm, seed, score(lab, models[seed], world))
     return experiment
 
 
@@ -168,21 +245,30 @@ def diffusion_reid(lab: Lab) -> Experiment:
     plan = {"diffusion_reid": {"images_per_identity": lab.sizes.diffusion_reid_images}}
     job = generation_job(lab, "diffusion_reid", source, kind="img2img",
                          scorer=scratch[lab.seed], plan=plan)
-    experiment = Experiment("Diffusion-ReID", "market1501", job)
-    synthetic_set = synthetic_images_table(job, lab.out / "tables" / "synthetic.images.parquet",
-                                           source_images=source.images)
+    oracle = oracle_images(lab, job, source)
+    experiment = Experiment("Diffusion-ReID", "market1501", job, {
+        "real": "real only (from scratch)", "method": "synthetic pre-training + real",
+        "oracle": "oracle pre-training + real"})
 
-    def pretrain_then_finetune_seed(seed: int) -> Path:
-        return pretrain_then_finetune(
-            run_config(lab, "diffusion-reid-pretrain", synthetic_set, seed=seed,
-                       epochs=lab.sizes.pretrain_epochs),
-            run_config(lab, "diffusion-reid-finetune", world.images, seed=seed))
+    def pretrain_arm(arm: str, generated: Path, scores: Path | None) -> dict[int, Path]:
+        synthetic_set = synthetic_images_table(
+            generated, lab.out / "tables" / f"synthetic-{arm}.images.parquet",
+            source_images=source.images, scores=scores)
 
-    with lab.timed("reid training"):
-        finetuned = per_seed(lab, pretrain_then_finetune_seed)
+        def pretrain_then_finetune_seed(seed: int) -> Path:
+            return pretrain_then_finetune(
+                run_config(lab, f"diffusion-reid-pretrain-{arm}", synthetic_set, seed=seed,
+                           epochs=lab.sizes.pretrain_epochs),
+                run_config(lab, f"diffusion-reid-finetune-{arm}", world.images, seed=seed))
+
+        return per_seed(lab, pretrain_then_finetune_seed,
+                        f"reid training diffusion-reid-pretrain+finetune-{arm}")
+
+    # Pre-training on synthetic identities alone: a PK batch needs two of them.
+    runs = {"real": scratch} | synthetic_arms(experiment, oracle, pretrain_arm, min_identities=2)
     for seed in lab.seeds:
-        experiment.add("real only (from scratch)", seed, score(lab, scratch[seed], world))
-        experiment.add("synthetic pre-training + real", seed, score(lab, finetuned[seed], world))
+        for arm, models in runs.items():
+            experiment.add(arm, seed, score(lab, models[seed], world))
     return experiment
 
 

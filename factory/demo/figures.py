@@ -1,5 +1,6 @@
-"""The demo report's pictures: per-method image grids (source, generated, kept or rejected by the
-filter), filter-score histograms, and CMC points of every trained model."""
+"""The demo report's pictures: the lead (real only, + method and + oracle per method), per-method
+image grids (source, generated, kept or rejected by the filter), filter-score histograms, and CMC
+points of every trained model."""
 
 import json
 from pathlib import Path
@@ -108,4 +109,30 @@ def cmc_points(results: pl.DataFrame, out: Path) -> Path:
         axis.set_ylim(0, 1)
         axis.legend(fontsize=7)
     axes[0][0].set_ylabel("matching rate (CMC)")
+    return save_figure(figure, out)
+
+
+ARM_COLOURS = {"real": "#9a9a9a", "method": "#3c78c8", "oracle": "#3caa5a"}
+
+
+def headline_bars(headlines: pl.DataFrame, out: Path) -> Path:
+    """The report's lead: per method, its headline metric for real only, + method and + oracle
+    (mean over seeds, the bar's whisker one standard deviation), an arm without runs named."""
+    methods = headlines["method"].unique(maintain_order=True).to_list()
+    figure, axes = plt.subplots(1, max(len(methods), 1), figsize=(3.4 * len(methods), 3.2),
+                                squeeze=False)
+    for axis, method in zip(axes[0], methods, strict=False):
+        rows = headlines.filter(pl.col("method") == method).to_dicts()
+        names = ["real only" if row["arm"] == "real" else
+                 "+ oracle" if row["arm"] == "oracle" else f"+ {method}" for row in rows]
+        means = [row["mean"] or 0.0 for row in rows]
+        axis.bar(names, means, yerr=[row["sd"] or 0.0 for row in rows], capsize=4,
+                 color=[ARM_COLOURS[row["arm"]] for row in rows])
+        for x, (row, mean) in enumerate(zip(rows, means, strict=True)):
+            label = row["note"] or f"{mean:.2f}"
+            axis.text(x, mean + 0.02, label, ha="center", va="bottom", fontsize=7, wrap=True)
+        axis.set_title(f"{method}: {rows[0]['setting']} {rows[0]['metric']}", fontsize=9)
+        axis.set_ylim(0, 1)
+        axis.tick_params(axis="x", labelsize=8)
+    axes[0][0].set_ylabel(f"mean over {int(headlines['seeds'].max() or 0)} seed(s)")
     return save_figure(figure, out)

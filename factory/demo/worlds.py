@@ -22,10 +22,14 @@ SOURCE_WORLD = "market1501_source"
 
 @dataclass(frozen=True)
 class World:
-    layout: str
+    config: ToyWorldConfig
     root: Path
     images: Path
     seconds: float
+
+    @property
+    def layout(self) -> str:
+        return self.config.layout
 
     @property
     def descriptions(self) -> Path:
@@ -40,19 +44,22 @@ class World:
 
 def render_world(out: Path, name: str, toy: ToyWorldConfig) -> World:
     start = time.perf_counter()
-    root = render_layout(toy, out / "data" / name, progress=True)
+    root = render_layout(toy, out / "data" / name)
     images = out / "tables" / f"{name}.images.parquet"
     ingest(toy.layout, root, images, progress=False)
-    return World(toy.layout, root, images, time.perf_counter() - start)
+    return World(toy, root, images, time.perf_counter() - start)
 
 
 def render_worlds(out: Path, seed: int, world: dict, layouts: tuple[str, ...],
-                  source_seed: int) -> dict[str, World]:
-    """Every layout of `layouts`, plus the Diffusion-ReID identity source world."""
-    worlds = {layout: render_world(out, layout, ToyWorldConfig(layout=layout, seed=seed, **world))
-              for layout in layouts}
-    source = ToyWorldConfig(layout="market1501", seed=source_seed, **world)
-    worlds[SOURCE_WORLD] = render_world(out, SOURCE_WORLD, source)
+                  source_seed: int, *, done=lambda: None) -> dict[str, World]:
+    """Every layout of `layouts`, plus the Diffusion-ReID identity source world; `done()` after
+    each."""
+    configs = {layout: ToyWorldConfig(layout=layout, seed=seed, **world) for layout in layouts}
+    configs[SOURCE_WORLD] = ToyWorldConfig(layout="market1501", seed=source_seed, **world)
+    worlds = {}
+    for name, config in configs.items():
+        worlds[name] = render_world(out, name, config)
+        done()
     return worlds
 
 

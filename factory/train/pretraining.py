@@ -7,19 +7,20 @@ from pathlib import Path
 import polars as pl
 from PIL import Image
 
-from factory.export.stage import kept_synthetic, synthetic_image_rows
-from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
+from factory.export.stage import kept_synthetic, synthetic_image_rows, written_images
 from factory.table_io import read_table, write_table
 from schemas.configs import TrainConfig
 
 
-def synthetic_images_table(job: Path, out: Path, *, source_images: Path) -> Path:
-    """Write the `images` table of the kept images of generation job `job` to `out`."""
-    generated = pl.from_arrow(read_table(job / GENERATED_DIR, "generated"))
-    scores = pl.from_arrow(read_table(job / SCORES_DIR, "scores"))
-    kept = kept_synthetic(generated, scores, source=str(job))
+def synthetic_images_table(generated: Path, out: Path, *, source_images: Path,
+                           scores: Path | None) -> Path:
+    """Write to `out` the `images` table of the images of a `generated` table that its `scores`
+    table kept (scores None: every written image, e.g. the toy world's oracle)."""
+    rows = pl.from_arrow(read_table(generated, "generated"))
+    kept = written_images(rows) if scores is None else kept_synthetic(
+        rows, pl.from_arrow(read_table(scores, "scores")), source=str(generated))
     if kept.is_empty():
-        raise ValueError(f"{job}: the filter kept no image; nothing to train on")
+        raise ValueError(f"{generated}: no kept image; nothing to train on")
     rows = synthetic_image_rows(kept, pl.from_arrow(read_table(source_images, "images")))
     sizes = [_size(path) for path in rows["path"].to_list()]
     rows = rows.drop("method").with_columns(
