@@ -80,3 +80,11 @@ def test_kept_problem_names_what_the_filter_left(tmp_path):
     assert kept_problem(one, min_identities=2) == (
         "kept images of 1 identity, too few (a PK batch needs 2)")
     assert kept_problem(_job(tmp_path / "two", [True, True]), min_identities=2) is None
+
+
+def test_one_seed_is_not_judged(results):
+    one_seed = results.filter(pl.col("seed") == 0)
+    dlcr, dive, _ = verdicts(headline_table(one_seed, {}))
+    assert "+ DLCR: no runs" in dlcr
+    assert "+ DiVE 0.310 (+0.110: one seed, no spread to judge it by)" in dive
+    assert dive.endswith("DiVE captured 52% of it (one seed: not judged).")

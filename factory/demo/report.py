@@ -39,7 +39,8 @@ def headline_table(results: pl.DataFrame, missing: dict[str, dict[str, str]]) ->
             values = runs.filter(pl.col("arm") == arm)[column]
             rows.append({"method": method, "setting": setting, "metric": metric, "arm": arm,
                          "mean": values.mean(), "sd": values.std(ddof=0), "seeds": len(values),
-                         "note": missing.get(method, {}).get(arm)})
+                         "note": missing.get(method, {}).get(arm) or
+                         ("no runs" if values.is_empty() else None)})
     return pl.DataFrame(rows, schema={"method": pl.String, "setting": pl.String,
                                       "metric": pl.String, "arm": pl.String,
                                       "mean": pl.Float64, "sd": pl.Float64, "seeds": pl.Int64,
@@ -87,6 +88,8 @@ def verdicts(headlines: pl.DataFrame) -> list[str]:
         else:
             share = (f"headroom {headroom:+.3f}; {method} captured "
                      f"{(made['mean'] - real['mean']) / headroom:.0%} of it")
+        if real["seeds"] < 2:
+            share += " (one seed: not judged)"
         lines.append(f"- **{method}** ({real['setting']} {real['metric']}, {real['seeds']} "
                      f"seed(s)): {'; '.join(parts)}. {share[0].upper()}{share[1:]}.")
     return lines
