@@ -6,7 +6,14 @@
 - `export.json`: the pid map (labels 1..R are real persons, R+1..R+S synthetic identities; a real
   pid 0 seen only in the gallery stays 0, Market-1501's distractors), the camera map and counts;
 - `images.parquet` (with `parquet=True`): one row per exported image, the `images` columns of
-  its source plus `method`, `export_path`, `export_pid`, `export_camera` and the JPEG `image` bytes.
+  its source plus `method`, `export_path`, `export_pid`, `export_camera` and the JPEG `image` bytes;
+- `webdataset/` (with `shards=N`): the training images as WebDataset tar shards of N images
+  (`factory.export.shards`);
+- `README.md`, `samples.jpg`, `identities.csv`: the data card (`factory.export.card`).
+
+`DIR` may be a local folder (written beside it, renamed into place when whole) or a prefix in a
+bucket (written in place; `export.json`, put last, commits it, and an export cut off is deleted
+and written again by the next run).
 
 Names follow Market-1501, `0001_c1s1_000001_00.jpg`: label, camera, sequence (1 real, 2
 synthetic), a running index per folder, label and camera, box 00. torchreid's reader globs
@@ -24,6 +31,7 @@ import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +41,11 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
+from factory.atomic import atomic_path, write_bytes, write_text
+from factory.export.card import write_data_card
+from factory.export.shards import FOLDER as SHARDS_FOLDER
+from factory.export.shards import ShardWriter, shard_order
+from factory.storage import ObjectPath, storage_path
 from factory.table_io import read_table
 from schemas.tables import IMAGES
 
@@ -43,6 +56,7 @@ CAMERAS = 6  # torchreid: assert 1 <= camid <= 6
 SEQUENCE = {"real": 1, "synthetic": 2}
 JPEG_QUALITY = 95
 BATCH_ROWS = 256  # images per Parquet row group (bounds memory)
+IN_PROGRESS = ".export-in-progress"  # in a bucket: an export begun, not yet committed
 EXPORT_COLUMNS = [pa.field("method", pa.string()), pa.field("export_path", pa.string()),
                   pa.field("export_pid", pa.int32()), pa.field("export_camera", pa.int32()),
                   pa.field("image", pa.binary())]
@@ -159,7 +173,7 @@ def _as_jpeg(path: str) -> tuple[bytes, int, int]:
     """The image's JPEG bytes (re-encoded unless already JPEG) and its size; the image is
     decoded either way, so a truncated file is refused, not copied into the dataset."""
     try:
-        data = Path(path).read_bytes()
+        data = storage_path(path).read_bytes()
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             if image.format == "JPEG":
@@ -172,17 +186,29 @@ def _as_jpeg(path: str) -> tuple[bytes, int, int]:
         raise ValueError(f"{path}: cannot export this image ({exc})") from None
 
 
-def _write_images(rows: pl.DataFrame, folder: Path, parquet: Path | None, progress: bool) -> None:
+def _write_images(rows: pl.DataFrame, folder, *, parquet: bool, shards: ShardWriter | None,
+                  progress: bool) -> None:
+    """Every row's image to `folder / export_path` (each file whole); with `parquet`, the rows
+    with their bytes to `images.parquet`; training rows (those with a `class`) to `shards`."""
     for name in FOLDERS.values():
         (folder / name).mkdir(parents=True)
-    writer = pq.ParquetWriter(parquet, PARQUET_SCHEMA) if parquet else None
+
+    def one(row: tuple[str, str]) -> tuple[bytes, int, int]:
+        encoded = _as_jpeg(row[0])
+        write_bytes(folder / row[1], encoded[0])
+        return encoded
+
     bar = tqdm(total=rows.height, desc="export", unit="img", disable=not progress,
                mininterval=1.0)
-    with bar, ThreadPoolExecutor(max_workers=8) as pool:  # a failure's message starts a line
+    with (atomic_path(folder / "images.parquet") if parquet else nullcontext()) as table, \
+            bar, ThreadPoolExecutor(max_workers=8) as pool:  # a failure's message starts a line
+        writer = pq.ParquetWriter(table, PARQUET_SCHEMA) if parquet else None
         for batch in rows.iter_slices(BATCH_ROWS):
-            encoded = list(pool.map(_as_jpeg, batch["path"].to_list()))
-            for (data, _, _), relative in zip(encoded, batch["export_path"], strict=True):
-                (folder / relative).write_bytes(data)
+            encoded = list(pool.map(one, batch.select("path", "export_path").iter_rows()))
+            if shards is not None:
+                for row, (data, _, _) in zip(batch.iter_rows(named=True), encoded, strict=True):
+                    if row["class"] is not None:
+                        shards.add(row, data)
             if writer is not None:
                 sizes = pl.DataFrame([(w, h) for _, w, h in encoded], orient="row",
                                      schema={"width": pl.Int32, "height": pl.Int32})
@@ -191,36 +217,91 @@ def _write_images(rows: pl.DataFrame, folder: Path, parquet: Path | None, progre
                 writer.write_table(batch.select(PARQUET_SCHEMA.names).to_arrow().cast(
                     PARQUET_SCHEMA))
             bar.update(batch.height)
-    if writer is not None:
-        writer.close()
+        if writer is not None:
+            writer.close()
+
+
+def _export_order(rows: pl.DataFrame, shards: int | None, seed: int) -> pl.DataFrame:
+    """The rows in the order they are written: with shards, the training rows first, shuffled
+    (`shard_order`, which gives them their `class`), then the others."""
+    if shards is None:
+        return rows
+    train = rows.filter(pl.col("role") == "train")
+    others = rows.filter(pl.col("role") != "train").with_columns(
+        pl.lit(None, pl.Int64).alias("class"))
+    return pl.concat([shard_order(train, seed), others])
+
+
+def _claim(out) -> None:
+    """Refuse an `out` that holds an export or other files; in a bucket, where nothing can be
+    renamed into place, mark `out` as an export in progress (an unfinished one, left by a crash,
+    is deleted and written again)."""
+    exists = FileExistsError(f"{out}: already exists; remove it or choose another --out")
+    if not isinstance(out, ObjectPath):
+        if out.exists():
+            raise exists
+        return
+    if (out / "export.json").exists():
+        raise exists
+    if (out / IN_PROGRESS).exists():
+        print(f"{out}: removing an unfinished export (no export.json) to write it again")
+        out.rmtree()
+    elif out.exists():
+        raise FileExistsError(f"{out}: holds files and no export; choose another --out")
+    write_text(out / IN_PROGRESS, "")
 
 
 def export(images: str | os.PathLike, generated: str | os.PathLike, scores: str | os.PathLike,
-           out: str | os.PathLike, *, parquet: bool = False, progress: bool = False) -> dict:
-    """Write the Market-1501-style folder `out` (and its Parquet) whole, or not at all; returns
-    the summary also written to `out/export.json`."""
-    out = Path(out).resolve()
-    if out.exists():
-        raise FileExistsError(f"{out}: already exists; remove it or choose another --out")
+           out: str | os.PathLike, *, parquet: bool = False, shards: int | None = None,
+           jobs: tuple[str, ...] = (), seed: int = 0, progress: bool = False) -> dict:
+    """Write the Market-1501-style folder `out` (local or in a bucket), its data card and, as
+    asked, its Parquet and `shards` (WebDataset tar shards of that many training images each,
+    shuffled with `seed`), whole or not at all; `jobs`: the generation job configs that made
+    the synthetic images, for the card. Returns the summary also written to `out/export.json`
+    (written last: in a bucket, it commits the export)."""
+    out = storage_path(out).resolve()
     if TORCHREID_NAME.search(str(out)):
         raise ValueError(f"{out}: torchreid reads person and camera from the first "
                          f"{TORCHREID_NAME.pattern!r} in an image's whole path; choose a folder "
                          "name without one")
-    plan = plan_export(pl.from_arrow(read_table(images, "images")),
-                       pl.from_arrow(read_table(generated, "generated")),
-                       pl.from_arrow(read_table(scores, "scores")), source=str(scores))
-    summary = _summary(plan, sources=(images, generated, scores))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    _claim(out)
+    tables = {name: pl.from_arrow(read_table(path, name)) for name, path in
+              (("images", images), ("generated", generated), ("scores", scores))}
+    plan = plan_export(tables["images"], tables["generated"], tables["scores"],
+                       source=str(scores))
+    summary = _summary(plan, sources=(images, generated, scores)) | {"parquet": parquet}
+    staging = out if isinstance(out, ObjectPath) else local_staging(out)
     try:
-        _write_images(plan.rows, folder, folder / "images.parquet" if parquet else None, progress)
-        (folder / "export.json").write_text(json.dumps(summary, indent=1))
-        folder.chmod(0o755)
-        os.rename(folder, out)
+        writer = ShardWriter(staging / SHARDS_FOLDER, shards) if shards else None
+        _write_images(_export_order(plan.rows, shards, seed), staging, parquet=parquet,
+                      shards=writer, progress=progress)
+        index = writer.close() if writer else None
+        if index:
+            summary["shards"] = {key: index[key] for key in ("samples", "num_classes")} | {
+                "files": len(index["shards"])}
+        write_data_card(staging, summary=summary, rows=plan.rows,
+                        generated=written_images(tables["generated"]),
+                        kept=kept_synthetic(tables["generated"], tables["scores"],
+                                            source=str(scores)),
+                        scores=tables["scores"], images_table=str(images), jobs=list(jobs),
+                        shards=index)
+        write_text(staging / "export.json", json.dumps(summary, indent=1))
+        if isinstance(out, ObjectPath):
+            (out / IN_PROGRESS).unlink()
+        else:
+            staging.chmod(0o755)
+            os.rename(staging, out)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not isinstance(out, ObjectPath):
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
+
+
+def local_staging(out: Path) -> Path:
+    """A new folder beside `out` to write the export in, renamed to `out` when whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
 
 
 def _summary(plan: ExportPlan, *, sources) -> dict:

@@ -38,6 +38,26 @@ DATASETS = {
     "vc_clothes": vc_clothes.read,
 }
 
+# The terms each dataset is released under, for an export's data card: none of them has an open
+# licence; the agreement a user signed with its authors governs.
+_AGREEMENT = "research use only, under its release agreement with the authors (no open licence)"
+TERMS = {
+    "ccvid": _AGREEMENT,
+    "cuhk03_detected": "non-commercial research use, under its release agreement",
+    "cuhk03_labeled": "non-commercial research use, under its release agreement",
+    "dukemtmc": "withdrawn by its authors in 2019 (released under CC BY-NC-SA 4.0); do not "
+                "redistribute",
+    "last": _AGREEMENT,
+    "llcm": _AGREEMENT,
+    "ltcc": _AGREEMENT,
+    "market1501": "released for research use; no open licence",
+    "msmt17": "non-commercial research use, under its release agreement",
+    "prcc": _AGREEMENT,
+    "regdb": _AGREEMENT,
+    "sysu_mm01": _AGREEMENT,
+    "vc_clothes": _AGREEMENT,
+}
+
 # The camera numbers each dataset's images may carry (its reader's docstring says why); LaST has
 # no cameras, so every image gets a number of its own and only 1.. is checked.
 CAMERAS = {
