@@ -247,8 +247,10 @@ def _add_ingest(commands) -> None:
                                  description=f"datasets: {', '.join(sorted(DATASETS))}")
     ingest.add_argument("dataset", choices=sorted(DATASETS), metavar="DATASET",
                         help="reader name (see above)")
-    ingest.add_argument("root", help="folder the dataset was unpacked into")
-    ingest.add_argument("--out", required=True, help="Parquet file for the images table")
+    ingest.add_argument("root", help="folder the dataset was unpacked into, or its s3:// or "
+                        "gs:// prefix")
+    ingest.add_argument("--out", required=True,
+                        help="Parquet file for the images table (a path or a URI)")
     ingest.add_argument("--no-verify", action="store_true",
                         help="read image headers only instead of decoding every image (faster; "
                              "a truncated image then fails later, in training)")

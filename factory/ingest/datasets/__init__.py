@@ -21,6 +21,7 @@ from factory.ingest.datasets import (
     vc_clothes,
 )
 from factory.ingest.datasets.records import DatasetError, images_table, require_dir
+from factory.storage import ObjectPath, storage_path
 
 DATASETS = {
     "ccvid": ccvid.read,
@@ -93,13 +94,14 @@ def check_cameras(table: pa.Table, *, source: str) -> pa.Table:
     return table
 
 
-def read_dataset(name: str, root: str | Path, *, progress: bool = False,
+def read_dataset(name: str, root: str | Path | ObjectPath, *, progress: bool = False,
                  verify: bool = True) -> pa.Table:
-    """The `images` table of dataset `name` stored at `root`, every image decoded (`verify`
-    False: headers only) and every camera checked against the dataset's."""
+    """The `images` table of dataset `name` stored at `root` (a folder, or an `s3://` / `gs://`
+    prefix: its rows' paths are then URIs the stages read from the bucket), every image decoded
+    (`verify` False: headers only) and every camera checked against the dataset's."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(sorted(DATASETS))}")
-    root = require_dir(Path(root).resolve())
+    root = require_dir(storage_path(root).resolve())
     table = images_table(DATASETS[name](root), dataset=name, progress=progress, verify=verify)
     return check_cameras(table, source=str(root))
 

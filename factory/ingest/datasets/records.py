@@ -13,6 +13,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from factory.image_files import ImageFileError, load_rgb
+from factory.storage import ObjectPath, storage_path
 from schemas import validate
 from schemas.validate import SchemaError
 
@@ -23,8 +24,8 @@ READ_THREADS = min(16, os.cpu_count() or 1)
 class DatasetError(ValueError):
     """A dataset on disk that does not match its layout; the message names the file at fault."""
 
-    def __init__(self, path: str | Path, problem: str):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | ObjectPath, problem: str):
+        self.path = storage_path(path)
         super().__init__(f"{path}: {problem}")
 
 
@@ -96,7 +97,7 @@ def _image_size(path: str, *, verify: bool) -> tuple[int, int]:
         except ImageFileError as exc:
             raise DatasetError(path, str(exc).removeprefix(f"{path}: ")) from None
     try:
-        with Image.open(path) as image:
+        with storage_path(path).open("rb") as stream, Image.open(stream) as image:
             return image.size
     except FileNotFoundError:
         raise DatasetError(path, "missing image file") from None
