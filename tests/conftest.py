@@ -4,7 +4,8 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest  # noqa: E402
-from s3_server import S3Server, free_port, point_clients_at  # noqa: E402
+
+from factory.laptop.s3_server import S3Server, free_port, point_clients_at  # noqa: E402
 
 # Every S3 client of the session (Ray workers included) points at the test server.
 point_clients_at(free_port())
@@ -23,7 +24,8 @@ def ray_cluster():
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
-    """The session's S3 server on 127.0.0.1 (`tests/s3_server.py`), started on first use."""
+    """The session's S3 server on 127.0.0.1 (`factory/laptop/s3_server.py`), started on
+    first use."""
     server = S3Server(int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]),
                       tmp_path_factory.mktemp("s3") / "moto.log")
     server.start()

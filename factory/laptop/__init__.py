@@ -7,7 +7,9 @@
 - `stand_ins`: tiny random stand-ins of every real model (SD-1.5 text-to-image and inpainting,
   SegFormer parsers with ATR and LIP labels, the VLM, the LLM) and the `--set` lines that swap
   them into a job (`factory models tiny`);
-- `toy_jobs` and `smoke`: generation jobs on the toy world, and the smoke presets.
+- `toy_jobs` and `smoke`: generation jobs on the toy world (in a folder or a bucket), and the
+  smoke presets;
+- `s3_server`: a local S3 server standing in for a bucket (tests and the storage bench).
 
 No module outside this package imports it, except the demo, the command-line wiring and tests
 (`tests/test_layout.py` checks it on the import graph).

@@ -2,12 +2,14 @@
 
 `toy_world_images` renders a toy world in a dataset layout and ingests it (its `images` table);
 `toy_job` turns that table into a generation job: prompts from the toy world's own descriptions
-(the describe stage's `attributes` backend, no LLM) and a tiny recipe for the smoke toy SD.
+(the describe stage's `attributes` backend, no LLM) and a tiny recipe for the smoke toy SD;
+`images_in_bucket` copies a toy world into a bucket, its table's paths made URIs.
 """
 
 from pathlib import Path
 
 import polars as pl
+import pyarrow.fs as pafs
 
 from factory.describe.stage import run_describe
 from factory.ingest.stage import ingest
@@ -15,8 +17,8 @@ from factory.laptop.toy_sd.build import toy_sd_path
 from factory.laptop.toyworld.layouts import render_layout
 from factory.laptop.toyworld.writer import world_root, world_tables
 from factory.methods import METHODS
-from factory.storage import storage_path
-from factory.table_io import read_table
+from factory.storage import ObjectPath, storage_path
+from factory.table_io import read_table, write_table
 from schemas.configs import ToyWorldConfig
 from schemas.describe_config import DescribeConfig
 from schemas.generation_configs import GenerationJobConfig
@@ -53,3 +55,19 @@ def toy_job(method: str, images: Path, toy_sd: Path, out: Path, **sections) -> G
         model=str(toy_sd_path(toy_sd, recipe.pipeline)),
         masks=tables["parsing_masks"] if recipe.pipeline == "inpaint" else None,
         describe=describe, plan=plan, **sections)
+
+
+def images_in_bucket(images: Path, bucket: ObjectPath) -> ObjectPath:
+    """The toy world whose `images` table is at `images` (as `toy_world_images` writes it)
+    copied to `bucket`/data, and its table there with every path a URI; returns the table."""
+    frame = pl.from_arrow(read_table(images, "images"))
+    world = Path(frame["path"][0]).parents[2]
+    while not (world / "images.parquet").exists() and world != world.parent:
+        world = world.parent
+    data = bucket / "data"
+    pafs.copy_files(str(world), data.fs_path, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=data.filesystem)
+    frame = frame.with_columns(pl.col("path").str.replace(str(world), str(data), literal=True))
+    table = data / "images.parquet"
+    write_table(frame.to_arrow(), table, "images")
+    return table

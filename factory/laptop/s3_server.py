@@ -1,9 +1,11 @@
-"""An S3-compatible server (moto's standalone server) on 127.0.0.1 for the test session.
+"""A local S3-compatible server (moto's standalone server, a dev dependency) on 127.0.0.1: the
+bucket of the tests and of `bench/storage_throughput.py`.
 
-The session's environment points every S3 client at it (`AWS_ENDPOINT_URL`, fake credentials),
+The process's environment points every S3 client at it (`AWS_ENDPOINT_URL`, fake credentials),
 before Ray starts, so the driver, Ray workers and subprocesses (`ray job submit`) all reach the
-same server over HTTP, as they would a real bucket; nothing is patched in-process. The server
-starts on the first test that asks for a bucket and stops with the session.
+same server over HTTP, as they would a real bucket; nothing is patched in-process. The tests'
+server starts on the first test that asks for a bucket and stops with the session
+(`tests/conftest.py`).
 """
 
 import os
