@@ -6,11 +6,11 @@
     python jobs/generate.py --smoke --out out/smoke [jobs/configs/dive_toy.yaml ...]
     python jobs/generate.py jobs/configs/dlcr_prcc.yaml --stand-ins models/tiny
     python jobs/generate.py --config jobs/configs/dlcr_prcc.yaml --pull   # models first
-`--smoke` runs on the toy world with smoke models made under --out (every toy config when none
-is named). `--stand-ins` runs a config on its own data (tables, scorer, adapters) with every
-model swapped for the tiny random stand-ins of `factory models tiny`, at smoke sizes on CPU: the
-real path of a job, checked on a laptop. `--pull` first pulls and pins the config's models (on a
-fresh cluster's shared cache; quick when they are there). Re-running a killed job resumes it:
+`--smoke` runs on the toy world with smoke models made under --out, a folder or a bucket (every toy
+config when none is named). `--stand-ins` runs a config on its own data (tables, scorer, adapters)
+with every model swapped for the tiny random stand-ins of `factory models tiny`, at smoke sizes on
+CPU: the real path of a job, checked on a laptop. `--pull` first pulls and pins the config's models
+(on a fresh cluster's shared cache; quick when they are there). Re-running a killed job resumes it:
 committed images are never made again.
 """
 
@@ -40,7 +40,8 @@ def main(argv: list[str]) -> int:
                              "VALUE is read as YAML (null sets the field to null); repeatable")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     parser.add_argument("--smoke", action="store_true", help="toy world and smoke models")
-    parser.add_argument("--out", help="--smoke: folder for the toy world, models and jobs")
+    parser.add_argument("--out", help="--smoke: folder or bucket (s3://, gs://) for the toy "
+                                      "world, models and jobs")
     parser.add_argument("--pull", action="store_true",
                         help="first pull every model the config names into the model cache "
                              "and pin it (`factory models pull`; a no-op for models already "
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
         for path in args.configs or TOY_CONFIGS:
             config = load_config(GenerationJobConfig, path, args.set)
             if args.smoke:  # --set again after the smoke models and sizes, so it still wins
-                config = apply_overrides(GenerationJobConfig, smoke_job(config, Path(args.out)),
+                config = apply_overrides(GenerationJobConfig, smoke_job(config, args.out),
                                          args.set, source=f"{path} (--smoke)")
             if args.stand_ins:
                 config = stand_in_job(config, Path(args.stand_ins), args.set, source=str(path))

@@ -88,3 +88,20 @@ def test_a_file_that_is_no_job_config_is_named(tmp_path):
     path.write_text("dataset: market1501\nroot: x\nout: y\n")
     with pytest.raises(ConfigError, match="not a config that names models"):
         read_job_config(path)
+
+
+def test_a_model_folder_in_a_bucket_counts_as_at_hand(tmp_path, bucket):
+    from factory.storage import storage_path
+
+    job = tmp_path / "job.yaml"
+    model = storage_path(bucket) / "models" / "sd"
+    job.write_text(yaml.safe_dump({
+        "method": "dive", "images": "images.parquet", "prompts": "prompts.parquet",
+        "out": str(tmp_path / "out"), "model": str(model)}))
+    kind, config = read_job_config(job)
+    with pytest.raises(ConfigError, match=f"field 'model': {model} is neither a model folder"):
+        require_pulled(kind, config)
+    (model / "model_index.json").write_text("{}")
+    assert [(ref.field, ref.source) for ref in require_pulled(kind, config)] == [
+        ("model", "local")]
+    assert [item.path for item in pull_config(job)] == [model]

@@ -12,6 +12,7 @@ from pathlib import Path
 from factory.pretrained.hub import is_hub_id, pinned_folder, pull_hub_model
 from factory.pretrained.imagenet import IMAGENET_WEIGHTS, imagenet_weights, pull_imagenet
 from factory.pretrained.lock import record
+from factory.storage import ObjectPath, storage_path
 from schemas.config_base import ConfigError, StrictModel, make_config, read_yaml
 from schemas.configs import CONFIGS
 
@@ -97,7 +98,7 @@ def require_pulled(kind: str, config: StrictModel, *, fields=None) -> list[Model
     `ModelNotPulled` naming the first missing one. Returns the models checked."""
     refs = config_models(kind, config, fields=fields)
     for ref in refs:
-        if ref.source == "local" and not Path(ref.name).is_dir():
+        if ref.source == "local" and not storage_path(ref.name).is_dir():  # or in a bucket
             raise ConfigError(f"field {ref.field!r}: {ref.name} is neither a model folder nor "
                               f"a hub id (org/name)")
         if ref.source == "hub":
@@ -112,7 +113,7 @@ class Pulled:
     """One model after `pull`: where it is now and the revision the lock pins."""
 
     ref: ModelRef
-    path: Path
+    path: "Path | ObjectPath"
     revision: str | None
 
 
@@ -127,7 +128,7 @@ def pull_models(kind: str, config: StrictModel, *, update: bool = False) -> list
     pulled = []
     for ref in config_models(kind, config):
         if ref.source == "local":
-            pulled.append(Pulled(ref, Path(ref.name), None))
+            pulled.append(Pulled(ref, storage_path(ref.name), None))
         elif ref.source == "imagenet":
             file = pull_imagenet(ref.name)
             record("torchvision", ref.name, {"weights": IMAGENET_WEIGHTS[ref.name],
