@@ -48,7 +48,8 @@ def free_ports(count: int) -> list[int]:
 
 
 def cluster_env(root: Path) -> tuple[dict, str]:
-    """(the environment of every node and client of a cluster under `root`, its token)."""
+    """(the environment of every node and client of a cluster under `root`, its token): this
+    process's, so the AWS_* variables that point S3 clients at the test server too."""
     token = secrets.token_hex(32)
     (root / "auth_token").write_text(token)
     env = {key: value for key, value in os.environ.items()

@@ -5,11 +5,15 @@ submit`; the worker node running a generator actor killed mid-generation, as a l
 job, or its re-submission, must end with exactly one committed image per task (`factory audit`'s
 checks). The result goes to bench/results/multinode_kill.json.
 
-The head has no CPUs, so every task and actor runs on the worker nodes. For now every node
-shares this machine's file system for the job's paths (`job_root`).
+The head has no CPUs, so every task and actor runs on the worker nodes. The nodes share nothing
+but the session's S3 server (`tests/s3_server.py`): every path of the job is in a bucket
+(`job_root`: the toy world, its tables, the toy SD, the scorer's run, prompts, tasks, manifests and
+images), every node's environment points its S3 clients at the server (the AWS_* variables of
+`cluster_env`), and each node has a temporary folder and a `local_copy` cache of its own.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -31,8 +35,9 @@ from ray_nodes import (
 
 from bench.torture.kills import wait_until
 from factory.generate.audit import audit_run
-from factory.generate.manifest import committed_task_ids
+from factory.generate.manifest import committed_task_ids, read_manifest
 from factory.methods import METHODS
+from factory.storage import ObjectPath, storage_path
 
 METHOD = "diffusion_reid"
 GENERATOR_CLASS = METHODS[METHOD].generator.rpartition(":")[2]
@@ -80,21 +85,29 @@ class Cluster:
 
 
 @pytest.fixture
-def job_root(tmp_path) -> Path:
-    """Where the job reads and writes: one place that every node sees."""
-    return tmp_path / "job"
+def job_root(bucket) -> ObjectPath:
+    """Where the job reads and writes: a bucket, the one place that every node sees."""
+    return storage_path(bucket) / "job"
+
+
+def node_env(env: dict, folder: Path) -> dict:
+    """A node's environment: the cluster's, with a temporary folder and `local_copy` cache of its
+    own (its Ray workers inherit them), so nothing passes between nodes on the local disk."""
+    (folder / "tmp").mkdir(parents=True)
+    return env | {"TMPDIR": str(folder / "tmp"), "FACTORY_LOCAL_COPIES": str(folder / "copies")}
 
 
 @pytest.fixture
 def cluster():
     root = Path(tempfile.mkdtemp(prefix="rf-mn-"))  # short: Ray's socket paths
     env, token = cluster_env(root)
-    head, gcs, address = start_head(root / "head", env, num_cpus=0)
+    head, gcs, address = start_head(root / "head", node_env(env, root / "head"), num_cpus=0)
     nodes = {"head": head}
     try:
         wait_for_job_server(address, token, head)
         for name, (node_ip, resources) in WORKERS.items():
-            nodes[name] = start_node(name, node_ip, root / name, env, "--address", gcs,
+            nodes[name] = start_node(name, node_ip, root / name, node_env(env, root / name),
+                                     "--address", gcs,
                                      "--resources", json.dumps(resources), num_cpus=2)
         cluster = Cluster(address, env | {"RAY_ADDRESS": address}, token, nodes)
         assert wait_until(lambda: len(cluster.listed("nodes", "--filter", "state=ALIVE")) == 3,
@@ -106,7 +119,7 @@ def cluster():
     assert not outlived, f"Ray processes outlived their nodes: {outlived}"
 
 
-def submit(cluster: Cluster, submission_id: str, job_root: Path) -> None:
+def submit(cluster: Cluster, submission_id: str, job_root: ObjectPath) -> None:
     """The smoke generation job (no filter), as the README submits jobs; returns at once."""
     command = ["job", "submit", "--no-wait", "--submission-id", submission_id,
                "--working-dir", ".", "--", "python", "jobs/generate.py", "--smoke",
@@ -153,7 +166,8 @@ def test_killing_a_worker_node_mid_generation_loses_and_repeats_nothing(cluster,
         assert cluster.finish("generate-2") == "SUCCEEDED", cluster.logs("generate-2")
 
     audit = audit_run(out)
-    result = {"nodes": len(cluster.nodes), "killed_node": victim["node"],
+    result = {"nodes": len(cluster.nodes), "job_root": str(job_root),
+              "killed_node": victim["node"],
               "committed_when_killed": victim["committed"], "nodes_alive_after_kill": 2,
               "status_after_kill": status,
               "resubmitted": status != "SUCCEEDED", "tasks": audit.planned,
@@ -161,8 +175,11 @@ def test_killing_a_worker_node_mid_generation_loses_and_repeats_nothing(cluster,
               "duplicate_rows": audit.generated + audit.failed - audit.committed,
               "failed_rows": audit.failed, "problems": audit.problems,
               "seconds_to_kill": round(killed_at - started, 1),
-              "seconds": round(time.monotonic() - started, 1)}
+              "seconds": round(time.monotonic() - started, 1),
+              "host_load_1m": round(os.getloadavg()[0], 1)}  # this machine is shared
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     assert audit.ok, audit.problems
     assert audit.planned == audit.committed == audit.generated == audit.image_files
     assert result["duplicate_rows"] == 0 and audit.failed == 0
+    assert all(path.startswith(f"{out}/images/")
+               for path in read_manifest(out).column("path").to_pylist())
