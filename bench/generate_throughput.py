@@ -155,6 +155,18 @@ def steady_rate(done: list[tuple[float, int]]) -> float:
     return float(np.polyfit(times - times[0], np.cumsum([n for _, n in done]), 1)[0])
 
 
+def start_ray(threads: int, worker_niceness: int | None) -> None:
+    """A local Ray for one actor of `threads` CPUs, plus room for the light write tasks and the
+    driver, its workers at `worker_niceness` (None: this process's)."""
+    import ray
+
+    # Ray starts its workers at niceness 15 so that its own daemons win the CPU; on a machine
+    # shared with other work that alone would slow the actor against a loop at 0.
+    os.environ[WORKER_NICENESS] = str(os.getpriority(os.PRIO_PROCESS, 0)
+                                      if worker_niceness is None else worker_niceness)
+    ray.init(num_cpus=threads + 1, log_to_driver=False, include_dashboard=False)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import ray
@@ -166,13 +178,7 @@ def main(argv=None) -> int:
     config = make_job(args, work)
     tasks = read_tasks(config)
     torch.set_num_threads(args.threads)
-    # Ray starts its workers at niceness 15 so that its own daemons win the CPU; on a machine
-    # shared with other work that alone would slow the actor against the bare loop at 0.
-    niceness = args.worker_niceness
-    os.environ[WORKER_NICENESS] = str(os.getpriority(os.PRIO_PROCESS, 0) if niceness is None
-                                      else niceness)
-    # One actor of `threads` CPUs, plus room for the light write tasks and the driver.
-    ray.init(num_cpus=args.threads + 1, log_to_driver=False, include_dashboard=False)
+    start_ray(args.threads, args.worker_niceness)
     bare, factory = [], []
     for round_ in range(args.repeats):
         bare.append(bare_loop(config, tasks, work / "bare"))

@@ -25,6 +25,8 @@ BENCHMARKS = {
     "evaluate_features": ("rank metrics from features, block by block (Market-1501, MSMT17 size)",
                           None, None),
     "generate_throughput": ("generate stage vs a bare diffusers loop", "ratio", "target_ratio"),
+    "storage_throughput": ("generate with all I/O in a local S3 server's bucket vs on local "
+                           "disk (same job, s3/disk)", "median_round_ratio", None),
     "train_throughput": ("Ray Train epoch vs a plain PyTorch loop", "ratio", "target_ratio"),
     "toy_render": ("toy world render + JPEG vs the JPEG-encode floor", None, None),
     "manifest_scale": ("plan + resume at 2.1M tasks (seconds, GiB)", None, None),
@@ -46,6 +48,8 @@ def headline(name: str, result: dict) -> str:
         return (f"{result['ratio']:.3f}x best of {result['repeats']} rounds, median round "
                 f"{result['median_round_ratio']:.3f}x (target {result['target_ratio']}); "
                 f"actor busy {busy:.1%} of its time")
+    if name == "storage_throughput":
+        return storage_headline(result)
     if ratio is not None:
         value = result[ratio]
         goal = f" (target {result[target]})" if target and target in result else ""
@@ -87,6 +91,15 @@ def headline(name: str, result: dict) -> str:
                 f"{identity['chance_top1']:.3f})")
     return json.dumps({key: value for key, value in result.items()
                        if isinstance(value, int | float)})[:200]
+
+
+def storage_headline(result: dict) -> str:
+    rates, ratios = result["median_images_per_second"], result["round_ratios"]
+    written = result["written_per_run"]["s3"]
+    return (f"{result['median_round_ratio']:.3f}x median of {result['repeats']} paired rounds "
+            f"({min(ratios):.2f}-{max(ratios):.2f}): s3 {rates['s3']:.2f} vs disk "
+            f"{rates['disk']:.2f} images/s steady; {written['objects']} objects, "
+            f"{written['bytes'] / 2**20:.1f} MiB put per run of {result['images']} images")
 
 
 def _ranking_headline(matrix: str, run: dict) -> str:

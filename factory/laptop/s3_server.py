@@ -9,11 +9,13 @@ server starts on the first test that asks for a bucket and stops with the sessio
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 
@@ -61,6 +63,10 @@ class S3Server:
         name = f"test-{uuid.uuid4().hex[:12]}"
         boto3.client("s3").create_bucket(Bucket=name)
         return f"s3://{name}"
+
+    def requests(self) -> Counter:
+        """Requests served so far by HTTP method (`GET`, `PUT`, ...), from the server's log."""
+        return Counter(re.findall(r'"([A-Z]+) /', self.log.read_text(errors="replace")))
 
     def stop(self) -> None:
         if self.process is not None:
