@@ -21,9 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pyarrow.fs as pafs
-
-from factory.storage import ObjectPath
+from factory.storage import ObjectPath, upload
 
 
 def _fresh(folder: Path, prefix: str, suffix: str, make) -> Path:
@@ -111,8 +109,7 @@ def atomic_folder(folder: "str | os.PathLike | ObjectPath") -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="reid-factory-upload-") as staging:
             yield Path(staging)
             folder.rmtree()
-            pafs.copy_files(staging, folder.fs_path, source_filesystem=pafs.LocalFileSystem(),
-                            destination_filesystem=folder.filesystem)
+            upload(Path(staging), folder)
         return
     folder = Path(folder)
     _make_parent(folder)

@@ -301,6 +301,12 @@ def filesystem_and_path(path: "Path | ObjectPath") -> tuple[pafs.FileSystem | No
     return None, str(path)
 
 
+def upload(folder: Path, target: "ObjectPath") -> None:
+    """Copy the local `folder`'s files, sub-folders included, to under `target` in its bucket."""
+    pafs.copy_files(str(folder), target.fs_path, source_filesystem=pafs.LocalFileSystem(),
+                    destination_filesystem=target.filesystem)
+
+
 def local_copy(path: "Path | ObjectPath") -> Path:
     """A local file or folder with the contents of `path`: itself when local, else a copy kept
     under `LOCAL_COPIES` per URI and version (fetched once per machine, into a temporary folder

@@ -18,11 +18,10 @@ from dataset_trees import (
     sysu_tree,
     vc_clothes_tree,
 )
-from test_object_storage_jobs import upload
 
 from factory.ingest.datasets import DatasetError, read_dataset
 from factory.ingest.stage import ingest
-from factory.storage import storage_path
+from factory.storage import storage_path, upload
 from factory.table_io import read_table
 
 TREES = {"ccvid": ccvid_tree, "cuhk03_detected": lambda root: cuhk03_tree(root, "detected"),

@@ -9,7 +9,6 @@
 from pathlib import Path
 
 import polars as pl
-import pyarrow.fs as pafs
 
 from factory.describe.stage import run_describe
 from factory.ingest.stage import ingest
@@ -17,7 +16,7 @@ from factory.laptop.toy_sd.build import toy_sd_path
 from factory.laptop.toyworld.layouts import render_layout
 from factory.laptop.toyworld.writer import world_root, world_tables
 from factory.methods import METHODS
-from factory.storage import ObjectPath, storage_path
+from factory.storage import ObjectPath, storage_path, upload
 from factory.table_io import read_table, write_table
 from schemas.configs import ToyWorldConfig
 from schemas.describe_config import DescribeConfig
@@ -65,8 +64,7 @@ def images_in_bucket(images: Path, bucket: ObjectPath) -> ObjectPath:
     while not (world / "images.parquet").exists() and world != world.parent:
         world = world.parent
     data = bucket / "data"
-    pafs.copy_files(str(world), data.fs_path, source_filesystem=pafs.LocalFileSystem(),
-                    destination_filesystem=data.filesystem)
+    upload(world, data)
     frame = frame.with_columns(pl.col("path").str.replace(str(world), str(data), literal=True))
     table = data / "images.parquet"
     write_table(frame.to_arrow(), table, "images")
