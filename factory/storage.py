@@ -47,8 +47,12 @@ def storage_path(value: "str | os.PathLike | ObjectPath") -> "Path | ObjectPath"
 
 @cache
 def _filesystem(scheme: str, bucket: str) -> pafs.FileSystem:
-    """One filesystem per bucket and process (pyarrow's own, configured from the environment)."""
-    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}")[0]
+    """One filesystem per bucket and process (pyarrow's own, configured from the environment).
+    On S3 a stream is opened when first written (`allow_delayed_open`): an object smaller than
+    a multipart part (every image, manifest part and table here) is then one PutObject request,
+    not three (create, upload a part, complete a multipart upload)."""
+    options = "?allow_delayed_open=true" if scheme == "s3" else ""
+    return pafs.FileSystem.from_uri(f"{scheme}://{bucket}{options}")[0]
 
 
 class ObjectPath:

@@ -69,6 +69,16 @@ def test_a_failed_write_leaves_the_old_object(bucket):
     assert target.read_text() == "new"
 
 
+def test_a_small_object_is_one_put_request(bucket, s3_server):
+    from bench.torture.kills import wait_until
+
+    before = s3_server.requests()
+    (storage_path(bucket) / "images" / "one.jpg").write_bytes(b"x" * 100_000)
+    assert wait_until(lambda: (s3_server.requests() - before)["PUT"] >= 1, timeout=10)
+    # No multipart upload: its create request would be a POST logged before the part's PUT.
+    assert s3_server.requests() - before == {"PUT": 1}
+
+
 def test_local_copy_fetches_a_folder_once_per_version(bucket, tmp_path, monkeypatch):
     monkeypatch.setattr("factory.storage.LOCAL_COPIES", tmp_path / "copies")
     folder = storage_path(bucket) / "model"
