@@ -8,24 +8,29 @@ import json
 import polars as pl
 from generation_inputs import toy_job
 
+from factory.filter.stage import SUMMARY_FILE, run_filter
 from factory.generate.audit import audit_run
-from factory.generate.manifest import read_manifest
+from factory.generate.manifest import SCORES_DIR, read_manifest
 from factory.generate.stage import run_generate
 from factory.laptop.presets import smoke_preset
 from factory.laptop.toy_jobs import images_in_bucket
 from factory.plan.stage import run_plan
 from factory.ray_training import run_checkpoints
 from factory.reid.checkpoint import load_checkpoint
-from factory.storage import storage_path
+from factory.storage import storage_path, upload
+from factory.table_io import read_table
 from factory.train.run import sweep, train
 from schemas.configs import SweepConfig, TrainConfig
 
 
-def test_generation_job_in_a_bucket(ray_cluster, toy_images, toy_sd, bucket):
+def test_generation_job_in_a_bucket(ray_cluster, toy_images, toy_sd, toy_scorer, bucket):
+    """Plan, generate and filter, with the scorer checkpoint in the bucket too."""
     root = storage_path(bucket)
-    images = images_in_bucket(toy_images("sysu_mm01"), root)
+    images = images_in_bucket(toy_images("market1501"), root)
+    upload(toy_scorer, root / "scorer")
     config = toy_job("diffusion_reid", images, toy_sd, root / "job",
                      plan={"max_identities": 2, "diffusion_reid": {"images_per_identity": 3}})
+    config = config.model_copy(update={"scorer": root / "scorer"})
     run_plan(config)
     run_generate(config)
     audit = audit_run(config.out)
@@ -34,6 +39,11 @@ def test_generation_job_in_a_bucket(ray_cluster, toy_images, toy_sd, bucket):
     written = pl.from_arrow(read_manifest(config.out))
     assert written["path"].str.starts_with(f"{bucket}/job/images/").all()
     assert all(storage_path(path).is_file() for path in written["path"])
+    summary = run_filter(config)
+    scores = pl.from_arrow(read_table(root / "job" / SCORES_DIR, "scores"))
+    assert sorted(scores["image_id"]) == sorted(written["image_id"])
+    assert summary["methods"]["diffusion_reid"]["scored"] == 6
+    assert (root / "job" / SUMMARY_FILE).is_file() and run_filter(config)["scored_now"] == 0
 
 
 def test_training_in_a_bucket(ray_cluster, toy_market, bucket):
