@@ -28,12 +28,9 @@ import io
 import json
 import os
 import re
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -41,7 +38,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm import tqdm
 
-from factory.atomic import atomic_path, write_bytes, write_text
+from factory.atomic import atomic_folder, atomic_path, write_bytes, write_text
 from factory.export.card import write_data_card
 from factory.export.shards import FOLDER as SHARDS_FOLDER
 from factory.export.shards import ShardWriter, shard_order
@@ -270,8 +267,9 @@ def export(images: str | os.PathLike, generated: str | os.PathLike, scores: str 
     plan = plan_export(tables["images"], tables["generated"], tables["scores"],
                        source=str(scores))
     summary = _summary(plan, sources=(images, generated, scores)) | {"parquet": parquet}
-    staging = out if isinstance(out, ObjectPath) else local_staging(out)
-    try:
+    # Locally the export is written beside `out` and renamed into place when whole; in a bucket
+    # it is written in place and committed by `export.json`, put last, and the marker's removal.
+    with nullcontext(out) if isinstance(out, ObjectPath) else atomic_folder(out) as staging:
         writer = ShardWriter(staging / SHARDS_FOLDER, shards) if shards else None
         _write_images(_export_order(plan.rows, shards, seed), staging, parquet=parquet,
                       shards=writer, progress=progress)
@@ -286,22 +284,9 @@ def export(images: str | os.PathLike, generated: str | os.PathLike, scores: str 
                         scores=tables["scores"], images_table=str(images), jobs=list(jobs),
                         shards=index)
         write_text(staging / "export.json", json.dumps(summary, indent=1))
-        if isinstance(out, ObjectPath):
-            (out / IN_PROGRESS).unlink()
-        else:
-            staging.chmod(0o755)
-            os.rename(staging, out)
-    except BaseException:
-        if not isinstance(out, ObjectPath):
-            shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if isinstance(out, ObjectPath):
+        (out / IN_PROGRESS).unlink()
     return summary
-
-
-def local_staging(out: Path) -> Path:
-    """A new folder beside `out` to write the export in, renamed to `out` when whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
 
 
 def _summary(plan: ExportPlan, *, sources) -> dict:
