@@ -170,10 +170,14 @@ def score(lab: Lab, checkpoint: Path, world: World, *, refine_with: Path | None 
                               device="cpu", refine_with=refine_with)
 
 
-def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Path,
-                   plan: dict, adapters: Path | None = None) -> Path:
-    """describe -> plan -> generate -> filter for `method` on `world`; returns the job folder."""
+def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Path | None,
+                   plan: dict, adapters: Path | None = None,
+                   stages: tuple[str, ...] | None = None) -> Path:
+    """describe -> plan -> generate -> filter (or only `stages` of them: describe and plan are
+    all the oracle needs) for `method` on `world`; returns the job folder."""
     from factory.job import STAGES, run_job
+
+    stages = stages or STAGES
     from factory.laptop.toy_sd.build import toy_sd_path
 
     job = lab.out / "generation" / method
@@ -186,21 +190,31 @@ def generation_job(lab: Lab, method: str, world: World, *, kind: str, scorer: Pa
         plan={"recipe": lab.sizes.recipe, "seed": lab.seed, **plan},
         generate={"batch_size": 4, "actors": lab.sizes.generate_actors},
         filter={"min_confidence": None, "similarity_quantile": FILTER_SIMILARITY_QUANTILE})
-    with lab.timed(f"generation ({method})", steps=len(STAGES)) as bar:
-        for stage in STAGES:
+    with lab.timed(f"generation ({method})", steps=len(stages)) as bar:
+        for stage in stages:
             bar.set_postfix_str(stage)
             run_job(config, (stage,))
             bar.update(1)
     return job
 
 
+def dlcr_plan(lab: Lab) -> dict:
+    """DLCR's plan: outfit changes of the train and query images (the latter for refinement)."""
+    return {"splits": ["train", "test"],
+            "dlcr": {"targets_per_image": lab.sizes.dlcr_targets,
+                     "source_roles": ["train", "query"]}}
+
+
+def dive_plan(lab: Lab) -> dict:
+    """DiVE's plan: images of every training identity in each target modality."""
+    return {"dive": {"images_per_target": lab.sizes.dive_images}}
+
+
 def dlcr(lab: Lab) -> Experiment:
     world = lab.worlds["ltcc"]
     real = train_runs(lab, "dlcr-real", world.images, model="cal")
-    plan = {"splits": ["train", "test"],
-            "dlcr": {"targets_per_image": lab.sizes.dlcr_targets,
-                     "source_roles": ["train", "query"]}}
-    job = generation_job(lab, "dlcr", world, kind="inpaint", scorer=real[lab.seed], plan=plan)
+    job = generation_job(lab, "dlcr", world, kind="inpaint", scorer=real[lab.seed],
+                         plan=dlcr_plan(lab))
     oracle = oracle_images(lab, job, world)
     experiment = Experiment("DLCR", "ltcc", job)
     runs = mixed_arms(lab, experiment, world, real, oracle, model="cal", mixing="progressive")
@@ -227,9 +241,8 @@ def dive(lab: Lab) -> Experiment:
     with lab.timed("adapt", steps=1, name="adapt (DiVE identity tokens + modality LoRA)") as bar:
         run_adapt(adapt)
         bar.update(1)
-    plan = {"dive": {"images_per_target": lab.sizes.dive_images}}
-    job = generation_job(lab, "dive", world, kind="text2img", scorer=real[lab.seed], plan=plan,
-                         adapters=adapt.out)
+    job = generation_job(lab, "dive", world, kind="text2img", scorer=real[lab.seed],
+                         plan=dive_plan(lab), adapters=adapt.out)
     oracle = oracle_images(lab, job, world)
     experiment = Experiment("DiVE", "llcm", job)
     runs = mixed_arms(lab, experiment, world, real, oracle, model="caj", mixing="extra_classes")
