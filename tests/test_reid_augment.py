@@ -8,6 +8,7 @@ from factory.reid.augment import (
     ChannelAdapGray,
     ChannelExchange,
     caj_train_transforms,
+    crop_padding,
     reid_test_transform,
     reid_train_transform,
 )
@@ -38,6 +39,28 @@ def test_train_transform_without_randomness_equals_the_test_transform():
     image = random_uint8_image()
     plain = reid_train_transform((64, 32), flip_p=0.0, padding=0, erase_p=0.0)
     torch.testing.assert_close(plain(image), reid_test_transform((64, 32))(image))
+
+
+def test_crop_padding_is_the_published_10_pixels_at_published_sizes_and_in_proportion_below():
+    assert crop_padding((256, 128)) == crop_padding((288, 144)) == crop_padding((384, 192)) == 10
+    assert crop_padding((128, 64)) == 5 and crop_padding((64, 32)) == 2
+
+
+@pytest.mark.parametrize("size", [(64, 32), (256, 128)])
+def test_the_random_crop_moves_a_person_by_at_most_the_scaled_pad(size):
+    """A one-pixel dot in the middle never lands more than crop_padding(size) pixels away."""
+    height, width = size
+    image = torch.zeros((3, height, width), dtype=torch.uint8)
+    image[:, height // 2, width // 2] = 255
+    transform = reid_train_transform(size, flip_p=0.0, erase_p=0.0)
+    torch.manual_seed(0)
+    shifts = set()
+    for _ in range(200):
+        rows, cols = torch.nonzero(transform(image)[0] > 0, as_tuple=True)
+        if len(rows):
+            shifts.add((int(rows[0]) - height // 2, int(cols[0]) - width // 2))
+    reach = max(max(abs(dy), abs(dx)) for dy, dx in shifts)
+    assert reach == crop_padding(size)
 
 
 def test_random_erasing_fills_a_rectangle_with_the_given_values():

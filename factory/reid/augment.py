@@ -1,7 +1,8 @@
 """ReID image transforms (torchvision.transforms.v2) and CAJ's channel augmentations.
 
 - `reid_train_transform`: BoT's train pipeline (reid-strong-baseline `data/transforms/build.py`):
-  resize, horizontal flip 0.5, pad 10 + random crop back to size, normalise (ImageNet mean/std),
+  resize, horizontal flip 0.5, pad 10 + random crop back to size (the pad in proportion below
+  BoT's 256 pixels of height: `crop_padding`), normalise (ImageNet mean/std),
   random erasing 0.5 (area 0.02-0.4, aspect 0.3-3.33, filled with the mean values as BoT does).
   torchvision draws the erasing aspect ratio log-uniformly; BoT and CAJ draw it uniformly.
 - `ChannelExchange`, `ChannelAdapGray`: CAJ (mangye16/Cross-Modal-Re-ID-baseline,
@@ -24,13 +25,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAJ_ERASE_FILL = (0.4914, 0.4822, 0.4465)  # ChannelRandomErasing's default `mean`
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # R, G, B as in CAJ's code
 BOT_SIZE = (256, 128)
+PUBLISHED_PADDING = 10  # BoT's and CAJ's pad before the random crop, at BOT_SIZE and CAJ_SIZE
 CAJ_SIZE = (288, 144)
 
 
 def reid_train_transform(size: tuple[int, int] = BOT_SIZE, *, flip_p: float = 0.5,
-                         padding: int = 10, erase_p: float = 0.5,
+                         padding: int | None = None, erase_p: float = 0.5,
                          erase_fill: tuple[float, ...] = IMAGENET_MEAN) -> v2.Compose:
-    """BoT train transform to (height, width) = `size`."""
+    """BoT train transform to (height, width) = `size`; `padding` defaults to `crop_padding`."""
+    padding = crop_padding(size) if padding is None else padding
     return v2.Compose([
         v2.ToImage(),
         v2.Resize(size),
@@ -42,6 +45,13 @@ def reid_train_transform(size: tuple[int, int] = BOT_SIZE, *, flip_p: float = 0.
         v2.RandomErasing(erase_p, scale=(0.02, 0.4), ratio=(0.3, 1 / 0.3), value=list(erase_fill)),
         v2.ToPureTensor(),
     ])
+
+
+def crop_padding(size: tuple[int, int]) -> int:
+    """The pad before the random crop: BoT's and CAJ's 10 pixels at their sizes (256 and 288
+    high) and above, in proportion below, so the crop shifts a small image by the same share of
+    it (at 64 x 32, 10 pixels would move a person by a third of the width; it is 2)."""
+    return round(PUBLISHED_PADDING * min(1.0, size[0] / BOT_SIZE[0]))
 
 
 def reid_test_transform(size: tuple[int, int] = BOT_SIZE) -> v2.Compose:
@@ -114,9 +124,9 @@ class CAJTransforms(NamedTuple):
 
 def caj_train_transforms(size: tuple[int, int] = CAJ_SIZE, *,
                          erase_p: float = 0.5) -> CAJTransforms:
-    """CAJ's pipelines: pad 10, random crop, flip, normalise, channel random erasing (CIFAR mean
-    fill), then the channel augmentation of each stream; a resize to `size` comes first (CAJ
-    stores images pre-resized)."""
+    """CAJ's pipelines: pad 10 (`crop_padding`), random crop, flip, normalise, channel random
+    erasing (CIFAR mean fill), then the channel augmentation of each stream; a resize to `size`
+    comes first (CAJ stores images pre-resized)."""
     def base() -> v2.Compose:
         return reid_train_transform(size, erase_p=erase_p, erase_fill=CAJ_ERASE_FILL)
 
