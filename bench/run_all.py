@@ -33,6 +33,8 @@ BENCHMARKS = {
     "reid_toy": ("ReID after a few CPU minutes vs random init (mAP)", None, None),
     "toy_sd_quality": ("toy SD prompt following (top / bottom / inpaint colour)", None, None),
     "adapt_toy": ("identity tokens + modality LoRA on the toy world", None, None),
+    "toy_headroom": ("toy world headroom: real only vs + the toy world's oracle, and identity "
+                     "legible without learning (DLCR, DiVE headline)", None, None),
     "torture": ("crash-and-resume: generate, train and sweep killed at random, re-run", None,
                 None),
     "memory": ("peak memory of one adapt / ReID training step by precision (tiny stand-ins on "
@@ -80,6 +82,8 @@ def headline(name: str, result: dict) -> str:
                          result["runs"].items())
     if name == "torture":
         return torture_headline(result)
+    if name == "toy_headroom":
+        return headroom_headline(result)
     if name == "memory":
         return memory_headline(result["results"])
     if name == "adapt_toy":
@@ -91,6 +95,20 @@ def headline(name: str, result: dict) -> str:
                 f"{identity['chance_top1']:.3f})")
     return json.dumps({key: value for key, value in result.items()
                        if isinstance(value, int | float)})[:200]
+
+
+def headroom_headline(result: dict) -> str:
+    """The newest measurement: per method, the arms' means, the headroom and its aim."""
+    label, run = next(reversed(result["runs"].items()))
+    parts = []
+    for method, measured in run["methods"].items():
+        s = measured["summary"]
+        legible = (f", legible without learning {sum(s['legible']) / len(s['legible']):.3f}"
+                   if s.get("legible") else "")
+        parts.append(f"{method} {s['headline']}: real only {s['mean_real']:.3f}, + oracle "
+                     f"{s['mean_oracle']:.3f}, headroom {s['headroom']:+.3f} (aim "
+                     f"{s['aim']:+.2f}){legible}")
+    return f"{label}: " + "; ".join(parts)
 
 
 def storage_headline(result: dict) -> str:

@@ -10,17 +10,26 @@ and + oracle arms with the demo's ReID budget (`--epochs` stretches its schedule
 seeds (world seed s: seeds s and s + 1), scored with the demo's protocol. The headroom is
 oracle - real only of the method's headline number; the issue's aims (issue 16, part 2): DLCR
 clothes-changing rank-1 >= real only + 0.25, DiVE visible->infrared mAP >= real only + 0.15.
+Beside the arms, `legible` scores the same protocol with no learning at all: each image's
+features are the mean colour and the area of its hair, face and bare skin, read through the
+world's ground-truth parsing masks at the ReID input size. It tells how much identity the world
+shows at that size: when it beats the oracle arm, the learner is what falls short, not the world.
 Each `--label` is kept beside the others in the JSON, so worlds before and after a change read
 side by side. About 5 minutes per method and world seed on 2 idle cores at the demo's budget.
 """
 
 import argparse
+import io
 import json
 import statistics
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+import polars as pl
+from PIL import Image
 
 from factory.atomic import write_text
 from factory.demo.experiments import (
@@ -33,7 +42,12 @@ from factory.demo.experiments import (
     train_runs,
 )
 from factory.demo.settings import FULL
-from factory.demo.worlds import render_world
+from factory.demo.worlds import World, render_world
+from factory.evaluate.protocols import protocol_for
+from factory.image_files import load_rgb
+from factory.parsing.labels import LIP_LABELS
+from factory.train.data import evaluation_rows
+from factory.train.evaluation import flat_metrics
 from schemas.configs import ToyWorldConfig
 
 # Per method: the demo's world, model, mixing, toy SD kind, plan, headline metric and the aim.
@@ -44,12 +58,41 @@ METHODS = {
              "plan": dive_plan, "headline": "visible_to_infrared/mAP", "aim": 0.15},
 }
 KEPT_METRICS = ("rank1", "rank10", "mAP")
+# What a person keeps through an outfit change, by LIP label: hair, face, bare arms and legs.
+IDENTITY_PARTS = {"hair": ("hair",), "face": ("face",),
+                  "skin": ("left-arm", "right-arm", "left-leg", "right-leg")}
 BENCHMARK = "toy-world headroom: real only vs + oracle (the demo's arms)"
 
 
 def _kept(metrics: dict) -> dict:
     return {name: round(value, 4) for name, value in metrics.items()
             if name.split("/")[-1] in KEPT_METRICS}
+
+
+def legible_identity(world: World, size: tuple[int, int]) -> dict:
+    """The world's protocol scored on features that need no learning: per identity part (hair,
+    face, bare skin; ground-truth masks) its mean colour and its share of the image, at the ReID
+    input `size` (height, width), each feature standardised over the test images."""
+    rows = evaluation_rows(world.images)
+    masks = pl.read_parquet(world.masks)
+    masks = dict(zip(masks["image_id"].to_list(), masks["mask_png"].to_list(), strict=True))
+    height, width = size
+    parts = {name: [LIP_LABELS[label] for label in labels]
+             for name, labels in IDENTITY_PARTS.items()}
+    features = []
+    for image_id, path in zip(rows["image_id"].to_list(), rows["path"].to_list(), strict=True):
+        pixels = np.asarray(load_rgb(path).resize((width, height), Image.BILINEAR), np.float32)
+        with Image.open(io.BytesIO(masks[image_id])) as png:
+            labels = np.asarray(png.resize((width, height), Image.NEAREST))
+        row = []
+        for ids in parts.values():
+            inside = np.isin(labels, ids)
+            colour = pixels[inside].mean(0) / 255 if inside.any() else np.zeros(3, np.float32)
+            row += [*colour, inside.mean()]
+        features.append(row)
+    features = np.asarray(features)
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    return _kept(flat_metrics(protocol_for(world.layout)(rows, features)))
 
 
 def measure(lab: Lab, method: str, world_fields: dict) -> dict:
@@ -63,8 +106,10 @@ def measure(lab: Lab, method: str, world_fields: dict) -> dict:
     real = train_runs(lab, f"{method}-real", world.images, model=setup["model"])
     perfect = train_runs(lab, f"{method}-oracle", world.images, model=setup["model"],
                          synthetic=oracle, mixing=setup["mixing"])
+    size = (lab.sizes.reid["height"], lab.sizes.reid["width"])
     return {"real": {seed: _kept(score(lab, real[seed], world)) for seed in lab.seeds},
-            "oracle": {seed: _kept(score(lab, perfect[seed], world)) for seed in lab.seeds}}
+            "oracle": {seed: _kept(score(lab, perfect[seed], world)) for seed in lab.seeds},
+            "legible": legible_identity(world, size)}
 
 
 def summarize(method: str, per_world: dict) -> dict:
@@ -77,8 +122,9 @@ def summarize(method: str, per_world: dict) -> dict:
     per_seed = {f"world {world_seed}": round(statistics.fmean(
         runs["oracle"][seed][headline] - runs["real"][seed][headline] for seed in runs["real"]), 4)
         for world_seed, runs in per_world.items()}
+    legible = [runs["legible"][headline] for runs in per_world.values()]
     return {"headline": headline, "real": [round(v, 4) for v in arms["real"]],
-            "oracle": [round(v, 4) for v in arms["oracle"]],
+            "oracle": [round(v, 4) for v in arms["oracle"]], "legible": legible,
             "mean_real": round(means["real"], 4), "mean_oracle": round(means["oracle"], 4),
             "headroom": round(headroom, 4), "headroom_per_world_seed": per_seed,
             "aim": aim, "aim_met": headroom >= aim}
@@ -132,7 +178,8 @@ def main() -> int:
     for method, result in results.items():
         s = result["summary"]
         print(f"{args.label} {method}: {s['headline']} real {s['real']} oracle {s['oracle']} "
-              f"headroom {s['headroom']:+.3f} (aim {s['aim']:+.2f}, met: {s['aim_met']})")
+              f"headroom {s['headroom']:+.3f} (aim {s['aim']:+.2f}, met: {s['aim_met']}); "
+              f"legible without learning {s['legible']}")
     return 0
 
 

@@ -48,7 +48,12 @@ def evaluate_model(model, images: Path, protocol: str, *, size: tuple[int, int],
     embedding = torch.from_numpy(features).to(device) if refine_with is None else \
         _refined(model, rows, features, refine_with, count=refine_versions, size=size,
                  device=device)
-    results = protocol_for(protocol)(rows, embedding)
+    return flat_metrics(protocol_for(protocol)(rows, embedding))
+
+
+def flat_metrics(results: dict[str, dict]) -> dict[str, float]:
+    """A protocol's {setting: metrics} as `<setting>/<metric>`, plus `rank1` and `mAP` of the
+    headline setting (clothes-changing where there is one, else the first)."""
     flat = {f"{setting}/{name}": float(value)
             for setting, metrics in results.items() for name, value in metrics.items()}
     headline = results.get("clothes_changing") or next(iter(results.values()))
