@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from factory.laptop.toyworld import figure
 from factory.laptop.toyworld.render import encode_jpeg, encode_png, render
 from factory.laptop.toyworld.world import (
+    HAIR_STYLES,
+    VIEWPOINTS,
+    Pose,
     RenderRequest,
     make_camera,
     make_identity,
@@ -141,3 +145,39 @@ def test_encoders_round_trip():
     decoded = np.asarray(Image.open(io.BytesIO(encode_jpeg(images[0]))))
     assert decoded.shape == images[0].shape
     assert np.abs(decoded.astype(int) - images[0]).mean() < 8
+
+
+def test_hair_styles_differ_in_shape_so_infrared_keeps_them():
+    """Infrared loses the hair's colour, not its shape (hair is dark, skin bright there): every
+    style's hair covers other pixels of the same pose, in every view (issue 16: headroom)."""
+    base = request(**PLAIN)
+    for view in VIEWPOINTS:
+        fixed = Pose(view, 1, 0.0, (0.0, 0.0), 1.0, 1.01, (0, 0))
+        hair = {}
+        for style in HAIR_STYLES:
+            req = replace(base, identity=replace(base.identity, hair_style=style))
+            paint, _ = figure.draw(req, fixed, Image.new("L", (128, 256), 255))
+            hair[style] = paint == figure.HAIR
+        assert not hair["bald"].any()
+        styles = list(hair)
+        for i, one in enumerate(styles):
+            for other in styles[i + 1:]:
+                assert (hair[one] != hair[other]).sum() >= 20, (view, one, other)
+
+
+def test_glasses_and_beard_are_identity_and_dark_glasses_show_in_infrared():
+    base = in_view("front", **PLAIN)
+    traits = replace(base.identity, glasses=True, beard=True, hair_style="bald")
+    for modality in ("rgb", "ir"):
+        camera = replace(make_camera(0, 1, modality), viewpoint="front", blur=0.0)
+        seen = replace(base, identity=traits, camera=camera)
+        req = next(replace(seen, frame=frame) for frame in range(100)
+                   if pose(replace(seen, frame=frame)).viewpoint == "front")
+        paint, _ = figure.draw(req, pose(req), Image.new("L", (128, 256), 255))
+        images, masks = render([req], height=256, width=128)
+        glasses, beard = paint == figure.GLASSES, paint == figure.HAIR  # bald: hair is beard
+        assert glasses.sum() > 20 and beard.sum() > 20
+        assert set(np.unique(masks[0][glasses]).tolist()) == {LIP_LABELS["face"]}
+        assert set(np.unique(masks[0][beard]).tolist()) == {LIP_LABELS["hair"]}
+        face = images[0][paint == figure.FACE].astype(float).mean()
+        assert images[0][glasses].astype(float).mean() < face - 40  # dark glass

@@ -25,6 +25,7 @@ from pathlib import Path
 from factory.diffusion.loader import PIPELINES, check_choice
 from factory.laptop.toy_sd.tokenizer import MODEL_MAX_LENGTH, VOCAB_SIZE
 from factory.laptop.toy_sd.training import ToyComponents, ToyTraining
+from factory.laptop.toyworld.world import WORLD_VERSION
 
 SD_DIR = "sd"
 INPAINT_DIR = "sd-inpainting"
@@ -85,12 +86,12 @@ TOY_TRAINING = {
 
 
 def toy_sd_spec(size: str, seed: int, training: ToyTraining | None = None) -> dict:
-    """The JSON-ready description of a build; its hash decides whether a cached build is reused.
-    `training` defaults to the size's `TOY_TRAINING`."""
+    """The JSON-ready description of a build; its hash decides whether a cached build is reused
+    (a build on an older toy world is not). `training` defaults to the size's `TOY_TRAINING`."""
     if size not in TOY_SIZES:
         raise ValueError(f"unknown toy SD size {size!r}; valid: {sorted(TOY_SIZES)}")
     training = training or TOY_TRAINING[size]
-    return {"format": FORMAT_VERSION, "size": size, "seed": seed,
+    return {"format": FORMAT_VERSION, "world": WORLD_VERSION, "size": size, "seed": seed,
             "widths": dataclasses.asdict(TOY_SIZES[size]),
             "training": dataclasses.asdict(training)}
 

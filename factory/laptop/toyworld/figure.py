@@ -1,5 +1,6 @@
 """Draws one pedestrian as a map of paint ids over a background: LIP label ids 1..19 plus a few ids
-for what needs its own colour but no label of its own (pattern, bag, strap, eyes); `PAINT_LABEL`
+for what needs its own colour but no label of its own (pattern, bag, strap, eyes, glasses);
+`PAINT_LABEL`
 maps them. Ids from `SHADOW` up are not the person (their shadow, then the background's ids).
 
 Body parts are polygons, boxes and ellipses filled back to front with Pillow's drawing primitives
@@ -13,18 +14,23 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from factory.laptop.toyworld.world import Outfit, Pose, RenderRequest
+from factory.laptop.toyworld.world import Identity, Outfit, Pose, RenderRequest
 from factory.parsing.labels import LIP_LABELS
 
 HAIR, TOP, COAT, PANTS, SKIRT, FACE = (LIP_LABELS[name] for name in (
     "hair", "upper-clothes", "coat", "pants", "skirt", "face"))
 LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG, LEFT_SHOE, RIGHT_SHOE = range(14, 20)
-ACCENT, BAG, STRAP, EYE, SHADOW = range(20, 25)
+ACCENT, BAG, STRAP, EYE, GLASSES, SHADOW = range(20, 26)
 SKIN = (FACE, LEFT_ARM, RIGHT_ARM, LEFT_LEG, RIGHT_LEG)
 # Paint ids without a LIP label of their own: -1 means "the top garment's label" (bags are outfit).
-PAINT_LABEL = {ACCENT: -1, BAG: -1, STRAP: -1, EYE: FACE}
+# Glasses are the face's (an identity trait: DLCR's clothes mask leaves them alone).
+PAINT_LABEL = {ACCENT: -1, BAG: -1, STRAP: -1, EYE: FACE, GLASSES: FACE}
 # How far down the head the hair reaches at the crown, as a fraction of the head's height.
-HAIR_CAP = {"buzz": 0.22, "short": 0.38, "long": 0.42, "ponytail": 0.36}
+HAIR_CAP = {"buzz": 0.22, "short": 0.38, "long": 0.42, "ponytail": 0.36, "afro": 0.4,
+            "bun": 0.34, "mohawk": 0.0, "bald": 0.0}
+# Head radii (vertical, horizontal) as fractions of the person's height: big enough that hair,
+# glasses and beard stay legible at the ReID resolution.
+HEAD_RADII = (0.1, 0.078)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Body:
     @property
     def head_box(self) -> tuple[float, float, float, float]:
         """Centre row, centre column, vertical and horizontal radius of the head."""
-        ry, rx = self.f * 0.071 * self.head, self.f * 0.054 * self.head
+        ry, rx = (self.f * radius * self.head for radius in HEAD_RADII)
         return self.top + ry, self.cx, ry, rx
 
     def sides(self) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -119,7 +125,7 @@ def draw(request: RenderRequest, pose: Pose, canvas: Image.Image) -> tuple[np.nd
     _legs(pen, body, outfit.bottom_type, pose.stride)
     _arms(pen, body, arms[:-1] if body.view == "side" else arms, outfit)
     _torso(pen, body, top_label(outfit))
-    _head(pen, body, style)
+    _head(pen, body, request.identity)
     if outfit.bag == "backpack" and body.view != "side":
         _backpack(pen, body)
     if outfit.bag == "shoulder bag":
@@ -198,12 +204,34 @@ def _torso(pen: Pen, body: Body, label: int):
                  (cx + narrow, waist), (cx - narrow, waist), (cx - wide, chest)], label)
 
 
-def _head(pen: Pen, body: Body, style: str):
+def _head(pen: Pen, body: Body, identity: Identity):
     cy, cx, ry, rx = body.head_box
-    if body.view == "back" and style != "buzz":
+    style = identity.hair_style
+    if style == "afro":  # a cloud of hair around the head, wider than the shoulders' top
+        pen.ellipse(cy - ry * 0.2, cx, ry * 1.3, rx * 1.45, HAIR)
+    if style == "bun":  # a ball on the crown (behind it in the side view)
+        back = -body.facing * rx * 0.7 if body.view == "side" else 0.0
+        pen.ellipse(cy - ry * 1.05, cx + back, ry * 0.42, rx * 0.5, HAIR)
+    if body.view == "back" and style not in ("buzz", "bald", "mohawk"):
         pen.ellipse(cy, cx, ry, rx, HAIR)
         return
     pen.ellipse(cy, cx, ry, rx, FACE)
+    if style == "mohawk":  # a tall crest over a shaved head
+        half = rx * (0.5 if body.view == "side" else 0.28)
+        pen.box(cy - ry * 1.55, cy - ry * 0.45, cx, half, HAIR)
+    elif style != "bald":
+        _hair_cap(pen, body, style)
+    if body.view != "back":
+        _eyes(pen, body)
+        if identity.beard:
+            _beard(pen, body)
+        if identity.glasses:
+            _glasses(pen, body)
+
+
+def _hair_cap(pen: Pen, body: Body, style: str):
+    """The hair over the crown, down to the hairline (the whole back of the head from behind)."""
+    cy, cx, ry, rx = body.head_box
     hairline = cy - ry + HAIR_CAP[style] * 2 * ry
     hair_ry, hair_rx = ry + 0.6, rx + 0.6  # a polygon rim must cover the ellipse's outer pixels
     if body.view == "back":  # a buzz cut from behind: skin below the crown
@@ -217,8 +245,30 @@ def _head(pen: Pen, body: Body, style: str):
         temples = 0 if style == "buzz" else 20
         pen.arc(cy, cx, hair_ry, hair_rx, (180 - temples, 360 + temples),
                 [(cx + rx * 0.6, hairline), (cx - rx * 0.6, hairline)], HAIR)
-    if body.view != "back":
-        _eyes(pen, body)
+
+
+def _beard(pen: Pen, body: Body):
+    """The lower face below the mouth line, in the hair's colour."""
+    cy, cx, ry, rx = body.head_box
+    if body.view == "side":  # the front half of the jaw
+        s = body.facing
+        degrees = (10, 100) if s > 0 else (80, 170)
+        inner = [(cx, cy + ry * 0.35), (cx + s * rx * 0.9, cy + ry * 0.3)]
+        pen.arc(cy, cx, ry + 0.6, rx + 0.6, degrees, inner if s > 0 else inner[::-1], HAIR)
+        return
+    pen.arc(cy, cx, ry + 0.6, rx + 0.6, (15, 165),
+            [(cx - rx * 0.95, cy + ry * 0.3), (cx + rx * 0.95, cy + ry * 0.3)], HAIR)
+
+
+def _glasses(pen: Pen, body: Body):
+    """A dark band across the eyes (from the eye forwards in the side view)."""
+    cy, cx, ry, rx = body.head_box
+    y0, y1 = cy + ry * 0.1 - ry * 0.2, cy + ry * 0.1 + ry * 0.2
+    if body.view == "side":
+        eye = cx + body.facing * rx * 0.6
+        pen.box(y0, y1, eye + body.facing * rx * 0.25, rx * 0.4, GLASSES)
+    else:
+        pen.box(y0, y1, cx, rx * 0.85, GLASSES)
 
 
 def _eyes(pen: Pen, body: Body):
@@ -232,7 +282,7 @@ def _eyes(pen: Pen, body: Body):
 def _hair_down(pen: Pen, body: Body, style: str):
     """Long hair or a ponytail: behind the head in the front view, over the back otherwise."""
     cy, cx, ry, rx = body.head_box
-    bottom = body.y(0.26 if style == "long" else 0.23)
+    bottom = body.y(0.3)  # below the (big) head, down the back
     if body.view == "side":
         behind = cx - body.facing * rx * (1.0 if style == "ponytail" else 0.55)
         half = rx * (0.3 if style == "ponytail" else 0.5)

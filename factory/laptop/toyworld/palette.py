@@ -38,13 +38,17 @@ HAIR_COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (92, 56, 30),
     "blonde": (222, 190, 108),
     "auburn": (150, 62, 30),
-    "grey": (172, 172, 166),
+    "grey": (150, 150, 146),
+    "white": (238, 238, 232),
+    "blue": (40, 96, 220),
+    "pink": (236, 96, 170),
 }
 # Infrared brightness of what has no garment material: skin is the warmest thing in the picture.
 IR_SKIN = 0.95
 IR_HAIR = 0.3
 IR_SHOES = 0.22
 IR_BAG = 0.45
+IR_GLASSES = 0.08  # glass blocks thermal light: glasses are the darkest thing on a face
 # What lies behind people: a camera picks two of these (walls, floors, greenery) and jitters them.
 SCENE_COLOURS: dict[str, tuple[int, int, int]] = {
     "concrete": (150, 150, 144),

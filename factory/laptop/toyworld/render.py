@@ -17,10 +17,21 @@ from PIL import Image
 
 from factory.laptop.toyworld import figure
 from factory.laptop.toyworld.backgrounds import background
-from factory.laptop.toyworld.figure import ACCENT, BAG, COAT, EYE, SHADOW, SKIN, STRAP, TOP
+from factory.laptop.toyworld.figure import (
+    ACCENT,
+    BAG,
+    COAT,
+    EYE,
+    GLASSES,
+    SHADOW,
+    SKIN,
+    STRAP,
+    TOP,
+)
 from factory.laptop.toyworld.palette import (
     HAIR_COLOURS,
     IR_BAG,
+    IR_GLASSES,
     IR_HAIR,
     IR_SHOES,
     IR_SKIN,
@@ -35,6 +46,7 @@ __all__ = ["CLOTHES_LABELS", "LIP_LABELS", "encode_jpeg", "encode_png", "render"
 
 NOISE_BANK_SIZE = 512
 EYE_RGB = (34, 26, 24)
+GLASSES_RGB = (12, 12, 16)
 IR_EYE = 0.7
 EDGE_DARKEN = 0.78
 SIDE_SHADE = 0.28  # how much the body darkens towards its sides (a cheap cylinder shading)
@@ -158,6 +170,7 @@ def _rgb_table(skin: str, hair: str, outfit: Outfit) -> np.ndarray:
     table[BAG] = PALETTE[outfit.bag_colour]
     table[STRAP] = np.multiply(PALETTE[outfit.bag_colour], 0.7)
     table[EYE] = EYE_RGB
+    table[GLASSES] = GLASSES_RGB
     return table
 
 
@@ -173,6 +186,7 @@ def _ir_table(outfit: Outfit) -> np.ndarray:
     table[BAG] = IR_BAG
     table[STRAP] = IR_BAG * 0.8
     table[EYE] = IR_EYE
+    table[GLASSES] = IR_GLASSES
     return np.repeat(table[:, None] * 255, 3, axis=1)
 
 

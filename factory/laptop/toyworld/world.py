@@ -1,6 +1,8 @@
 """The toy world's people, outfits and cameras, drawn deterministically from a seed.
 
-An `Identity` holds the traits a person keeps (skin, hair, height, build, head size); an `Outfit`
+An `Identity` holds the traits a person keeps (skin, hair colour and style, glasses, beard,
+height, build, head size), drawn wide enough apart to tell people apart at the ReID resolution
+(64 x 32) and, by their shapes, in infrared too (issue 16: a world with headroom); an `Outfit`
 is what they wear and changes between sessions; a `Camera` fixes background, illumination, the
 usual viewpoint, blur and scale, in RGB or infrared. A `RenderRequest` names one image: a person in
 an outfit, seen by a camera at a frame number that drives pose and jitter (see `pose`).
@@ -17,9 +19,19 @@ import numpy as np
 
 from factory.laptop.toyworld.palette import PALETTE, SCENE_COLOURS, SKIN_TONES
 
+# Bumped when what the world draws changes, so what was made from an older world (a cached
+# rendered layout, the toy SD's cached build) is made again. 2: people legible at the ReID
+# resolution (issue 16).
+WORLD_VERSION = 2
 MODALITIES = ("rgb", "ir")
 VIEWPOINTS = ("front", "back", "side")
-HAIR_STYLES = {"short": 0.35, "long": 0.3, "ponytail": 0.15, "buzz": 0.2}
+# Styles differ in silhouette (an afro, a bun or a mohawk stands out of the head's outline; bald
+# shows none), which infrared keeps when it loses the hair's colour.
+HAIR_STYLES = {"short": 0.16, "long": 0.16, "ponytail": 0.1, "buzz": 0.1, "bald": 0.1,
+               "afro": 0.12, "bun": 0.12, "mohawk": 0.14}
+HAIR_COLOUR_WEIGHTS = {"black": 0.22, "brown": 0.2, "blonde": 0.14, "auburn": 0.1, "grey": 0.1,
+                       "white": 0.08, "blue": 0.08, "pink": 0.08}
+GLASSES_SHARE, BEARD_SHARE = 0.4, 0.3
 TOP_TYPES = {"t-shirt": 0.35, "shirt": 0.25, "sweater": 0.2, "jacket": 0.2}
 TOP_MATERIALS = {"t-shirt": ("cotton", "synthetic"), "shirt": ("cotton", "synthetic", "denim"),
                  "sweater": ("wool", "cotton", "synthetic"),
@@ -77,27 +89,32 @@ class Identity:
     pid: int
     skin: str  # a SKIN_TONES name
     hair_colour: str  # a HAIR_COLOURS name
-    hair_style: str  # short, long, ponytail, buzz
-    height: float  # stature relative to the tallest person, 0.86..1
-    build: float  # body width factor, 0.82 (slim) .. 1.18 (broad)
-    head: float  # head size factor, 0.9..1.1
+    hair_style: str  # a HAIR_STYLES name
+    height: float  # stature relative to the tallest person, 0.8..1
+    build: float  # body width factor, 0.75 (slim) .. 1.3 (broad)
+    head: float  # head size factor, 0.85..1.2
+    glasses: bool = False
+    beard: bool = False  # in the hair's colour
 
     @property
     def height_word(self) -> str:
-        return "short" if self.height < 0.905 else "tall" if self.height > 0.955 else ""
+        return "short" if self.height < 0.87 else "tall" if self.height > 0.93 else ""
 
     @property
     def build_word(self) -> str:
-        return "slim" if self.build < 0.94 else "broad" if self.build > 1.06 else ""
+        return "slim" if self.build < 0.93 else "broad" if self.build > 1.12 else ""
 
     def describe(self) -> str:
-        """E.g. "a tall slim person with long black hair and dark skin"."""
+        """E.g. "a tall slim person with long black hair, glasses and dark skin"."""
         adjectives = " ".join(word for word in (self.height_word, self.build_word) if word)
-        hair = {"short": f"short {self.hair_colour} hair", "long": f"long {self.hair_colour} hair",
-                "ponytail": f"{self.hair_colour} hair in a ponytail",
-                "buzz": f"very short {self.hair_colour} hair"}[self.hair_style]
+        colour = self.hair_colour
+        hair = {"short": f"short {colour} hair", "long": f"long {colour} hair",
+                "ponytail": f"{colour} hair in a ponytail", "buzz": f"very short {colour} hair",
+                "bald": "a bald head", "afro": f"a {colour} afro",
+                "bun": f"{colour} hair in a bun", "mohawk": f"a {colour} mohawk"}[self.hair_style]
+        extras = [f"a {colour} beard"] * self.beard + ["glasses"] * self.glasses
         person = f"{adjectives} person" if adjectives else "person of average height and build"
-        return f"{_with_article(person)} with {hair} and {self.skin} skin"
+        return f"{_with_article(person)} with {_join([hair, *extras, f'{self.skin} skin'])}"
 
     def attributes(self) -> dict:
         return {**asdict(self), "height_word": self.height_word, "build_word": self.build_word}
@@ -200,12 +217,13 @@ def make_identity(seed: int, pid: int) -> Identity:
     return Identity(
         pid=pid,
         skin=_one_of(rng, SKIN_TONES),
-        hair_colour=_pick(rng, {"black": 0.35, "brown": 0.3, "blonde": 0.15, "auburn": 0.1,
-                                "grey": 0.1}),
+        hair_colour=_pick(rng, HAIR_COLOUR_WEIGHTS),
         hair_style=_pick(rng, HAIR_STYLES),
-        height=round(float(rng.uniform(0.86, 1.0)), 3),
-        build=round(float(rng.uniform(0.82, 1.18)), 3),
-        head=round(float(rng.uniform(0.9, 1.1)), 3),
+        height=round(float(rng.uniform(0.8, 1.0)), 3),
+        build=round(float(rng.uniform(0.75, 1.3)), 3),
+        head=round(float(rng.uniform(0.85, 1.2)), 3),
+        glasses=bool(rng.uniform() < GLASSES_SHARE),
+        beard=bool(rng.uniform() < BEARD_SHARE),
     )
 
 

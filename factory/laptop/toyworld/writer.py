@@ -22,7 +22,13 @@ from tqdm import tqdm
 from factory.atomic import write_bytes, write_text
 from factory.ingest.datasets.records import image_id
 from factory.laptop.toyworld.render import encode_jpeg, encode_png, render
-from factory.laptop.toyworld.world import RenderRequest, make_camera, make_identity, make_outfit
+from factory.laptop.toyworld.world import (
+    WORLD_VERSION,
+    RenderRequest,
+    make_camera,
+    make_identity,
+    make_outfit,
+)
 from factory.storage import storage_path
 from factory.table_io import write_table
 from schemas.tables import schema_for
@@ -121,7 +127,8 @@ def world_root(image_path: str | Path) -> Path:
 
 
 def plan_fingerprint(plan: LayoutPlan, seed: int, size: tuple[int, int]) -> str:
-    digest = hashlib.sha256(json.dumps([seed, size, plan.files, TABLE_FILES]).encode())
+    key = [WORLD_VERSION, seed, size, plan.files, TABLE_FILES]
+    digest = hashlib.sha256(json.dumps(key).encode())
     for shot in plan.shots:
         digest.update(repr(shot).encode())
     return digest.hexdigest()[:16]
