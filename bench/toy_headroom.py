@@ -1,6 +1,6 @@
 """Is there headroom in the toy world? Real-only vs the oracle arm of the demo, no toy SD needed.
 
-    python bench/toy_headroom.py --label current --seeds 1 2 [--methods dlcr dive] \
+    python bench/toy_headroom.py [--label NAME] [--seeds 1 2] [--methods dlcr dive] \
         [--epochs 7] [--world outfits=2] [--out bench/results/toy_headroom.json]
 
 For each world seed, renders the demo's toy world (LTCC for DLCR, LLCM for DiVE), plans the
@@ -45,6 +45,7 @@ from factory.demo.settings import FULL
 from factory.demo.worlds import World, render_world
 from factory.evaluate.protocols import protocol_for
 from factory.image_files import load_rgb
+from factory.laptop.toyworld.world import WORLD_VERSION
 from factory.parsing.labels import LIP_LABELS
 from factory.train.data import evaluation_rows
 from factory.train.evaluation import flat_metrics
@@ -132,9 +133,10 @@ def summarize(method: str, per_world: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", required=True, help="name of this measurement in the JSON")
+    parser.add_argument("--label", default=f"world-v{WORLD_VERSION}",
+                        help="name of this measurement in the JSON (default: the world's version)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="world seeds")
-    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=["dlcr"])
+    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS))
     parser.add_argument("--epochs", type=int, default=FULL.reid["epochs"])
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("HEIGHT", "WIDTH"),
                         help="ReID input size (the demo's: 64 32)")
