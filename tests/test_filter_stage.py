@@ -65,7 +65,7 @@ def test_keep_flags_need_every_applicable_check():
 def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, toy_scorer, tmp_path):
     config = fake_generated(toy_images("market1501"), tmp_path, toy_sd)
     config = config.model_copy(update={"scorer": toy_scorer, "filter": config.filter.model_copy(
-        update={"min_confidence": 0.3, "min_similarity": 0.9, "similarity_quantile": None})})
+        update={"min_confidence": 0.2, "min_similarity": 0.9, "similarity_quantile": None})})
     assert checkpoint_class_pids(toy_scorer) == list(range(1, 9))
     summary = run_filter(config)
     scores = pl.from_arrow(read_parts(tmp_path / SCORES_DIR, "scores", "image_id"))
@@ -73,8 +73,10 @@ def test_filter_scores_keeps_and_resumes(ray_cluster, toy_images, toy_sd, toy_sc
                             for kind in ("right", "wrong", "unseen"))
     assert right.height == wrong.height == 4 and unseen.height == 2
     assert (right["rank"] == 1).all() and right["kept"].all()
-    assert (right["confidence"] > 0.3).all() and (right["similarity"] > 0.9).all()
-    assert right["confidence"].min() > 4 * wrong["confidence"].max()
+    assert (right["confidence"] > 0.2).all() and (right["similarity"] > 0.9).all()
+    # world v2 (more varied people): right 0.26-0.60, wrong 0.07-0.12 under the toy scorer
+    assert right["confidence"].min() > 2 * wrong["confidence"].max()
+    assert right["confidence"].mean() > 3 * wrong["confidence"].mean()
     assert (wrong["rank"] > 1).all() and not wrong["kept"].any()
     assert unseen["confidence"].is_null().all() and unseen["rank"].is_null().all()
     assert unseen["similarity"].is_not_null().all() and unseen["kept"].all()
