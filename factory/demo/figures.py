@@ -11,6 +11,7 @@ import polars as pl
 from PIL import Image
 
 from factory.atomic import atomic_path
+from factory.demo.report import arm_name
 from factory.export.stage import written_images
 from factory.filter.stage import SUMMARY_FILE
 from factory.generate.manifest import GENERATED_DIR, SCORES_DIR
@@ -123,8 +124,8 @@ def headline_bars(headlines: pl.DataFrame, out: Path) -> Path:
                                 squeeze=False)
     for axis, method in zip(axes[0], methods, strict=False):
         rows = headlines.filter(pl.col("method") == method).to_dicts()
-        names = ["real only" if row["arm"] == "real" else
-                 "+ oracle" if row["arm"] == "oracle" else f"+ {method}" for row in rows]
+        names = [arm_name(method, row["arm"], refined=row["refined"]).replace(" + ", "\n+ ", 2)
+                 .lstrip("\n") for row in rows]
         means = [row["mean"] or 0.0 for row in rows]
         axis.bar(names, means, yerr=[row["sd"] or 0.0 for row in rows], capsize=4,
                  color=[ARM_COLOURS[row["arm"]] for row in rows])
